@@ -1,0 +1,56 @@
+# kdcal — see README.md. Targets: build test demo data bench lint golden clean setup.
+GO       ?= go
+BIN      := bin/kdcal
+TAGS     ?= $(shell scripts/blas-tags.sh)
+REV      := $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/kdcal/kdcal/internal/version.revision=$(REV)
+GOFLAGS_ := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
+CONFIG   ?= configs/quick.yaml
+
+.PHONY: all build test test-long demo data bench lint golden clean setup FORCE
+
+all: build
+
+build: $(BIN)
+
+$(BIN): FORCE
+	$(GO) build $(GOFLAGS_) -o $(BIN) ./cmd/kdcal
+
+# Installs Debian packages when root (dataset-fashion-mnist, libopenblas-dev,
+# python3-numpy, python3-torch); prints the command otherwise.
+setup:
+	scripts/setup.sh
+
+# Copies MNIST (Go module) and Fashion-MNIST (Debian package) into data/.
+data: build
+	./$(BIN) data fetch --dataset mnist
+	./$(BIN) data fetch --dataset fashion-mnist
+
+# The test command of the README: installs what the tests need (best effort
+# without root: tests that need absent data or numpy skip with a message).
+test: setup data
+	$(GO) test $(GOFLAGS_) -short -count=1 ./...
+
+# Slow tests too (longer training runs).
+test-long: setup data
+	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m ./...
+
+# The main job on the default preset: the whole quick study, report in experiments/quick/report/.
+demo: setup data
+	./$(BIN) run --config $(CONFIG)
+
+# Benchmarks: training step vs PyTorch, calibration/metrics vs numpy.
+bench: setup build
+	scripts/bench.sh
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags openblas ./...
+
+# Regenerate golden files (tables, figures) after an intended change.
+golden:
+	$(GO) test ./... -run Golden -update
+
+clean:
+	rm -rf bin

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/runstore"
+)
+
+// Exit codes, documented in the root command's help. This is the only place
+// errors become codes.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1   // a step failed (e.g. training diverged), or an unexpected error
+	ExitUsage       = 2   // bad command line: unknown flag, bad flag value, wrong arguments
+	ExitConfig      = 3   // bad configuration: unknown key, out-of-range value, unreadable file
+	ExitData        = 4   // bad or missing input data: dataset files, .npy logits or labels
+	ExitMissing     = 5   // a prerequisite step has not been run (e.g. distill before train-teachers)
+	ExitBusy        = 6   // another kdcal process is running the same step
+	ExitInterrupted = 130 // interrupted (Ctrl-C / SIGTERM); finished steps are kept, running ones resume
+)
+
+const exitCodeHelp = `Exit status:
+  0    success
+  1    a step failed (e.g. training diverged) or an unexpected error
+  2    usage error (unknown flag, bad flag value, wrong arguments)
+  3    configuration error (unknown key, out-of-range value)
+  4    data error (missing or corrupt dataset, bad .npy logits or labels)
+  5    missing prerequisite (e.g. distill before train-teachers)
+  6    another kdcal process is running the same step
+  130  interrupted (finished steps are kept; rerun to resume)`
+
+// UsageError marks a command-line mistake; the command's usage is printed.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// usageErrorf returns a *UsageError.
+func usageErrorf(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// NotYetError says a command exists but its engine is not built yet.
+type NotYetError struct{ What string }
+
+func (e *NotYetError) Error() string {
+	return e.What + " is not implemented yet in this kdcal build"
+}
+
+// ExitCode maps an error to the documented exit status.
+func ExitCode(err error) int {
+	var (
+		usage   *UsageError
+		cfg     *config.Error
+		dataErr *data.Error
+		npyErr  *npyfile.Error
+		missing *runstore.MissingError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &usage):
+		return ExitUsage
+	case errors.As(err, &cfg):
+		return ExitConfig
+	case errors.As(err, &dataErr), errors.As(err, &npyErr):
+		return ExitData
+	case errors.As(err, &missing):
+		return ExitMissing
+	case errors.Is(err, runstore.ErrBusy):
+		return ExitBusy
+	default:
+		return ExitFailure
+	}
+}

@@ -1,0 +1,143 @@
+// Package cli is kdcal's command tree (cobra). Each command is an Options
+// struct, a NewCmdX(g, runF) constructor that only fills the options from
+// flags, and an xRun function that does the work; tests pass a capturing
+// runF to check flag parsing without running anything.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Main runs kdcal with args (without the program name) and returns the
+// process exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := NewGlobals(os.Stdout, os.Stderr, os.Environ())
+	root := NewRootCmd(g)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	code := ExitCode(err)
+	if err != nil {
+		msg := err.Error()
+		if code == ExitInterrupted {
+			msg = "interrupted; finished steps are kept and a rerun resumes the rest"
+		}
+		fmt.Fprintf(g.Err, "kdcal: %s\n", indentJoined(msg))
+		var ue *UsageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(g.Err, "Run '%s --help' for usage.\n", g.commandPath)
+		}
+	}
+	return code
+}
+
+// indentJoined indents the continuation lines of errors.Join output.
+func indentJoined(msg string) string {
+	return strings.ReplaceAll(msg, "\n", "\n  ")
+}
+
+// NewRootCmd builds the whole command tree.
+func NewRootCmd(g *Globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kdcal",
+		Short: "Knowledge-distillation calibration studies: teachers, calibration, students, report",
+		Long: `kdcal runs knowledge-distillation calibration studies: does a bigger teacher make a
+better student, and does calibrating the teacher change the answer?
+
+It trains teachers of several sizes, calibrates each on a held-out validation split,
+distills each (raw and calibrated) into one fixed student next to a scratch baseline,
+and reports per-size tables, statistics and plots. Every stage reads and writes one
+experiment directory (--experiment, default <experiments_dir>/<name>).
+
+Configuration: built-in defaults (configs/default.yaml) < --config FILE <
+KDCAL_* environment variables (KDCAL_DATA_DIR sets data.dir) < flags and --set key=value.
+Unknown keys are errors.
+
+` + exitCodeHelp,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		Version:           versionString(),
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return g.setup(cmd) },
+	}
+	root.SetOut(g.Out)
+	root.SetErr(g.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
+	g.addPersistentFlags(root)
+
+	root.AddGroup(&cobra.Group{ID: "study", Title: "Study commands:"}, &cobra.Group{ID: "setup", Title: "Setup commands:"})
+	for _, c := range []*cobra.Command{
+		NewCmdTrainTeachers(g, nil),
+		NewCmdCalibrate(g, nil),
+		NewCmdDistill(g, nil),
+		NewCmdReport(g, nil),
+		NewCmdRun(g, nil),
+	} {
+		c.GroupID = "study"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{NewCmdData(g), NewCmdConfig(g), NewCmdVersion(g)} {
+		c.GroupID = "setup"
+		root.AddCommand(c)
+	}
+	root.SetCompletionCommandGroupID("setup")
+	return root
+}
+
+// Globals carries what every command shares: output streams, environment,
+// the persistent flags, and the loaded configuration.
+type Globals struct {
+	Out, Err io.Writer
+	Env      []string
+
+	ConfigFile string   // --config
+	Experiment string   // --experiment
+	LogLevel   string   // --log-level
+	Set        []string // --set key=value
+
+	Log         *slog.Logger
+	commandPath string
+}
+
+// NewGlobals returns Globals writing to out and errw.
+func NewGlobals(out, errw io.Writer, env []string) *Globals {
+	return &Globals{Out: out, Err: errw, Env: env, Log: slog.New(slog.NewTextHandler(errw, nil)), commandPath: "kdcal"}
+}
+
+func (g *Globals) addPersistentFlags(root *cobra.Command) {
+	f := root.PersistentFlags()
+	f.StringVarP(&g.ConfigFile, "config", "c", "", "config file (YAML), e.g. configs/quick.yaml (default: built-in defaults, or $KDCAL_CONFIG)")
+	f.StringVarP(&g.Experiment, "experiment", "e", "", "experiment directory (default: <experiments_dir>/<name> from the config)")
+	f.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringArrayVar(&g.Set, "set", nil, "override a config key, e.g. --set kd.temperature=[2,4] (repeatable)")
+}
+
+func (g *Globals) setup(cmd *cobra.Command) error {
+	g.commandPath = cmd.CommandPath()
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.LogLevel)); err != nil {
+		return usageErrorf("--log-level %q: use debug, info, warn or error", g.LogLevel)
+	}
+	g.Log = slog.New(slog.NewTextHandler(g.Err, &slog.HandlerOptions{Level: lvl}))
+	if g.ConfigFile == "" {
+		for _, kv := range g.Env {
+			if v, ok := strings.CutPrefix(kv, "KDCAL_CONFIG="); ok {
+				g.ConfigFile = v
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+// Package config holds kdcal's typed configuration tree, its defaults, and
+// the only use of viper in the project.
+//
+// Configuration is resolved in this order, later wins:
+//
+//	built-in defaults (Default) < config file (--config) < environment
+//	(KDCAL_ prefix, "." → "_", e.g. KDCAL_DATA_DIR for data.dir) < flags
+//
+// and then decoded strictly into Config: a key that is not part of the tree
+// is an error naming the file (or variable) and the nearest valid key.
+// Every other package receives the typed section it needs, never viper.
+package config
+
+// Config is the whole, resolved configuration of one study.
+type Config struct {
+	// Name names the study; its outputs go to <experiments_dir>/<name>.
+	Name string `mapstructure:"name" yaml:"name"`
+	// ExperimentsDir is the root of all experiment stores.
+	ExperimentsDir string `mapstructure:"experiments_dir" yaml:"experiments_dir"`
+	// Seeds lists the training seeds; every (teacher size, seed) and every
+	// student arm is trained once per seed.
+	Seeds []int `mapstructure:"seeds" yaml:"seeds"`
+
+	Data        Data        `mapstructure:"data" yaml:"data"`
+	Teacher     Teacher     `mapstructure:"teacher" yaml:"teacher"`
+	Student     Student     `mapstructure:"student" yaml:"student"`
+	Calibration Calibration `mapstructure:"calibration" yaml:"calibration"`
+	KD          KD          `mapstructure:"kd" yaml:"kd"`
+	Report      Report      `mapstructure:"report" yaml:"report"`
+	Run         Run         `mapstructure:"run" yaml:"run"`
+}
+
+// Data selects the dataset and how the official training set is split.
+type Data struct {
+	// Dataset is one of Datasets.
+	Dataset string `mapstructure:"dataset" yaml:"dataset"`
+	// Dir is where `kdcal data fetch` puts the files and loaders read them.
+	Dir string `mapstructure:"dir" yaml:"dir"`
+	// ValFraction of the official training set is held out, stratified by
+	// class, as the validation split that calibrators are fitted on.
+	ValFraction float64 `mapstructure:"val_fraction" yaml:"val_fraction"`
+	// SplitSeed seeds the train/validation split (independent of training seeds).
+	SplitSeed int `mapstructure:"split_seed" yaml:"split_seed"`
+	// TrainLimit, when > 0, keeps a stratified subset of this many training
+	// examples (after the validation split) for quick studies. 0 keeps all.
+	TrainLimit int `mapstructure:"train_limit" yaml:"train_limit"`
+	// Synthetic configures the generated dataset used when Dataset is "synthetic".
+	Synthetic Synthetic `mapstructure:"synthetic" yaml:"synthetic"`
+}
+
+// Synthetic configures the seeded synthetic dataset (for tests and smoke runs).
+type Synthetic struct {
+	Train    int `mapstructure:"train" yaml:"train"`       // official-train-set size
+	Test     int `mapstructure:"test" yaml:"test"`         // test-set size
+	Classes  int `mapstructure:"classes" yaml:"classes"`   // number of classes
+	Features int `mapstructure:"features" yaml:"features"` // input dimension (image side² when used by a CNN)
+	Seed     int `mapstructure:"seed" yaml:"seed"`         // generator seed
+}
+
+// ModelSpec describes one architecture. An MLP uses Hidden only; a CNN has
+// one 3×3 same-padded conv + ReLU + 2×2 max-pool stage per Conv entry
+// (its output channels), then the dense Hidden layers.
+type ModelSpec struct {
+	Conv   []int `mapstructure:"conv" yaml:"conv,omitempty"`
+	Hidden []int `mapstructure:"hidden" yaml:"hidden"`
+}
+
+// Teacher selects the teacher family, the sizes to train, and their recipe.
+type Teacher struct {
+	// Family is "mlp" or "cnn": which size table below is used.
+	Family string `mapstructure:"family" yaml:"family"`
+	// Sizes lists the size names to train, smallest first.
+	Sizes []string `mapstructure:"sizes" yaml:"sizes"`
+	// MLP and CNN map size names to architectures.
+	MLP map[string]ModelSpec `mapstructure:"mlp" yaml:"mlp"`
+	CNN map[string]ModelSpec `mapstructure:"cnn" yaml:"cnn"`
+	// Train is the teachers' training recipe.
+	Train Train `mapstructure:"train" yaml:"train"`
+}
+
+// Spec returns the architecture of a named teacher size in the configured family.
+func (t Teacher) Spec(size string) (ModelSpec, bool) {
+	s, ok := t.Table()[size]
+	return s, ok
+}
+
+// Table returns the size table of the configured family.
+func (t Teacher) Table() map[string]ModelSpec {
+	if t.Family == FamilyCNN {
+		return t.CNN
+	}
+	return t.MLP
+}
+
+// Student is the one fixed student architecture and its recipe.
+type Student struct {
+	Family string    `mapstructure:"family" yaml:"family"`
+	Model  ModelSpec `mapstructure:"model" yaml:"model"`
+	Train  Train     `mapstructure:"train" yaml:"train"`
+}
+
+// Train is a training recipe.
+type Train struct {
+	Optimizer      string  `mapstructure:"optimizer" yaml:"optimizer"`             // adam | sgd
+	LR             float64 `mapstructure:"lr" yaml:"lr"`                           // peak learning rate
+	Momentum       float64 `mapstructure:"momentum" yaml:"momentum"`               // SGD momentum
+	WeightDecay    float64 `mapstructure:"weight_decay" yaml:"weight_decay"`       // decoupled for adam (AdamW), coupled L2 for sgd
+	Schedule       string  `mapstructure:"schedule" yaml:"schedule"`               // constant | step | cosine
+	StepEvery      int     `mapstructure:"step_every" yaml:"step_every"`           // step schedule: epochs between decays
+	StepGamma      float64 `mapstructure:"step_gamma" yaml:"step_gamma"`           // step schedule: decay factor
+	Epochs         int     `mapstructure:"epochs" yaml:"epochs"`                   // passes over the training split
+	BatchSize      int     `mapstructure:"batch_size" yaml:"batch_size"`           // examples per step
+	LabelSmoothing float64 `mapstructure:"label_smoothing" yaml:"label_smoothing"` // ε in (1-ε)·onehot + ε/C
+}
+
+// Calibration lists the post-hoc calibrators to fit on validation logits.
+type Calibration struct {
+	Methods  []string `mapstructure:"methods" yaml:"methods"`     // see Calibrators
+	Bins     int      `mapstructure:"bins" yaml:"bins"`           // bins of ECE/MCE/reliability diagrams
+	MatrixL2 float64  `mapstructure:"matrix_l2" yaml:"matrix_l2"` // L2 strength of the matrix calibrator
+	HistBins int      `mapstructure:"hist_bins" yaml:"hist_bins"` // bins of the histogram-binning calibrator
+}
+
+// KD configures the distillation arms. List-valued keys form a grid; each
+// combination is its own set of student steps.
+type KD struct {
+	Temperature   []float64 `mapstructure:"temperature" yaml:"temperature"`       // τ grid
+	KDWeight      []float64 `mapstructure:"kd_weight" yaml:"kd_weight"`           // weight of τ²·KL grid
+	CEWeight      float64   `mapstructure:"ce_weight" yaml:"ce_weight"`           // weight of CE(y, s)
+	StudentEpochs []int     `mapstructure:"student_epochs" yaml:"student_epochs"` // epochs grid; empty = student.train.epochs
+	Arms          []string  `mapstructure:"arms" yaml:"arms"`                     // raw | calibrated | scratch
+	Calibrator    string    `mapstructure:"calibrator" yaml:"calibrator"`         // calibrator used by the calibrated arm
+}
+
+// Report configures `kdcal report`.
+type Report struct {
+	Bootstrap    int      `mapstructure:"bootstrap" yaml:"bootstrap"`       // bootstrap resamples for CIs
+	Permutations int      `mapstructure:"permutations" yaml:"permutations"` // permutations for p-values
+	Seed         int      `mapstructure:"seed" yaml:"seed"`                 // RNG seed of bootstrap/permutation
+	Formats      []string `mapstructure:"formats" yaml:"formats"`           // figure formats: png, svg
+}
+
+// Run configures how `kdcal run` executes the plan.
+type Run struct {
+	Executor    string `mapstructure:"executor" yaml:"executor"`         // local | slurm
+	Workers     int    `mapstructure:"workers" yaml:"workers"`           // parallel steps; 0 = number of cores
+	BLASThreads int    `mapstructure:"blas_threads" yaml:"blas_threads"` // OpenBLAS threads per step
+	Slurm       Slurm  `mapstructure:"slurm" yaml:"slurm"`
+}
+
+// Slurm configures the Slurm executor.
+type Slurm struct {
+	Partition   string   `mapstructure:"partition" yaml:"partition"`         // empty = cluster default
+	Time        string   `mapstructure:"time" yaml:"time"`                   // --time per task
+	Mem         string   `mapstructure:"mem" yaml:"mem"`                     // --mem per task
+	CPUsPerTask int      `mapstructure:"cpus_per_task" yaml:"cpus_per_task"` // --cpus-per-task
+	Extra       []string `mapstructure:"extra" yaml:"extra"`                 // extra sbatch arguments
+	Poll        string   `mapstructure:"poll" yaml:"poll"`                   // squeue polling interval (Go duration)
+}
+
+// Enumerations accepted by Validate.
+const (
+	FamilyMLP = "mlp"
+	FamilyCNN = "cnn"
+
+	ArmRaw        = "raw"
+	ArmCalibrated = "calibrated"
+	ArmScratch    = "scratch"
+)
+
+var (
+	Datasets    = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"}
+	Families    = []string{FamilyMLP, FamilyCNN}
+	Optimizers  = []string{"adam", "sgd"}
+	Schedules   = []string{"constant", "step", "cosine"}
+	Arms        = []string{ArmRaw, ArmCalibrated, ArmScratch}
+	Executors   = []string{"local", "slurm"}
+	Calibrators = []string{"none", "temp", "vector", "matrix", "hist", "isotonic"}
+	FigureKinds = []string{"png", "svg"}
+)

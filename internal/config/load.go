@@ -1,0 +1,353 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kdcal/kdcal/configs"
+)
+
+// EnvPrefix prefixes every environment variable kdcal reads as configuration.
+const EnvPrefix = "KDCAL_"
+
+// EnvConfigFile names a config file when --config is not given.
+const EnvConfigFile = "KDCAL_CONFIG"
+
+// Source says where configuration comes from, beyond the built-in defaults.
+type Source struct {
+	// File is a YAML config file; empty means defaults only.
+	File string
+	// Env holds "NAME=value" pairs, normally os.Environ(). Only names with
+	// EnvPrefix are considered; an unknown one is an error.
+	Env []string
+	// Set holds key=value overrides from flags (highest precedence). Values
+	// are parsed as YAML, so "[2, 4]", "2,4" and "0.5" all work.
+	Set map[string]string
+	// SetOrigin names the flag behind each Set key, for error messages;
+	// missing entries read "--set".
+	SetOrigin map[string]string
+}
+
+// Error is a configuration problem: an unknown key, a value that cannot be
+// decoded, or a value out of range. Source names the file, environment
+// variable or flag it came from.
+type Error struct {
+	Source  string // e.g. "configs/quick.yaml", "environment variable KDCAL_SEEDZ", "flag --set"
+	Key     string // dotted key, e.g. "teacher.train.lr"
+	Msg     string // what is wrong and what to do
+	Suggest string // nearest valid key, for unknown keys
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Source != "" {
+		b.WriteString(e.Source)
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	if e.Suggest != "" {
+		fmt.Fprintf(&b, " (did you mean %q?)", e.Suggest)
+	}
+	return b.String()
+}
+
+// Load resolves defaults < file < environment < flags into a validated Config.
+// Every error it returns wraps one or more *Error.
+func Load(src Source) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(configs.Default())); err != nil {
+		return nil, fmt.Errorf("config: built-in defaults: %w", err)
+	}
+	if src.File != "" {
+		if err := mergeFile(v, src.File); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkEnv(src.Env); err != nil {
+		return nil, err
+	}
+	v.SetEnvPrefix(strings.TrimSuffix(EnvPrefix, "_"))
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if err := applySet(v, src); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c); err != nil {
+		return nil, &Error{Source: describeSources(src), Msg: "cannot decode: " + err.Error()}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Default returns the built-in defaults as a Config.
+func Default() *Config {
+	c, err := Load(Source{})
+	if err != nil {
+		panic("config: built-in defaults do not load: " + err.Error())
+	}
+	return c
+}
+
+func mergeFile(v *viper.Viper, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return &Error{Source: path, Msg: "config file not found (presets live in configs/, e.g. --config configs/quick.yaml)"}
+		}
+		return &Error{Source: path, Msg: err.Error()}
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return &Error{Source: path, Msg: "not valid YAML: " + err.Error()}
+	}
+	if err := checkKeys(path, "", raw); err != nil {
+		return err
+	}
+	if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
+		return &Error{Source: path, Msg: err.Error()}
+	}
+	return nil
+}
+
+// checkKeys walks a decoded YAML tree and reports every key that is not in
+// the Config tree.
+func checkKeys(source, prefix string, raw map[string]any) error {
+	var errs []error
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		if !KnownKey(path) {
+			errs = append(errs, unknownKey(source, path))
+			continue
+		}
+		if sub, ok := raw[k].(map[string]any); ok && hasChildren(path) {
+			if err := checkKeys(source, path, sub); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unknownKey(source, path string) *Error {
+	return &Error{Source: source, Key: path, Msg: "unknown key", Suggest: Nearest(path)}
+}
+
+func checkEnv(env []string) error {
+	var errs []error
+	known := map[string]string{}
+	for _, k := range LeafKeys() {
+		known[EnvName(k)] = k
+	}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigFile {
+			continue
+		}
+		if _, ok := known[name]; ok {
+			continue
+		}
+		key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, EnvPrefix), "_", "."))
+		e := &Error{Source: "environment variable " + name, Msg: "matches no configuration key"}
+		if s := Nearest(key); s != "" {
+			e.Suggest = EnvName(s)
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// EnvName returns the environment variable that sets a dotted key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func applySet(v *viper.Viper, src Source) error {
+	keys := make([]string, 0, len(src.Set))
+	for k := range src.Set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		origin := src.SetOrigin[k]
+		if origin == "" {
+			origin = "flag --set"
+		}
+		key := strings.ToLower(strings.TrimSpace(k))
+		if !KnownKey(key) {
+			errs = append(errs, unknownKey(origin, key))
+			continue
+		}
+		var val any
+		if err := yaml.Unmarshal([]byte(src.Set[k]), &val); err != nil {
+			errs = append(errs, &Error{Source: origin, Key: key, Msg: "value is not valid YAML: " + err.Error()})
+			continue
+		}
+		if sub, ok := val.(map[string]any); ok {
+			if err := checkKeys(origin, key, sub); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if val == nil {
+			val = ""
+		}
+		v.Set(key, val)
+	}
+	return errors.Join(errs...)
+}
+
+func describeSources(src Source) string {
+	parts := []string{"defaults"}
+	if src.File != "" {
+		parts = append(parts, src.File)
+	}
+	parts = append(parts, "environment", "flags")
+	return "config (" + strings.Join(parts, " < ") + ")"
+}
+
+// keyTree is the set of valid dotted keys, with "*" for the keys of a map.
+var keyTree = buildKeys(reflect.TypeOf(Config{}), "")
+
+func buildKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("mapstructure")
+		if name == "" || name == "-" {
+			continue
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		out = append(out, path)
+		ft := f.Type
+		switch {
+		case ft.Kind() == reflect.Struct:
+			out = append(out, buildKeys(ft, path)...)
+		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, path+".*")
+			out = append(out, buildKeys(ft.Elem(), path+".*")...)
+		}
+	}
+	return out
+}
+
+// KnownKey reports whether a dotted key (lowercase) is part of the Config tree.
+func KnownKey(key string) bool {
+	for _, k := range keyTree {
+		if matchKey(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasChildren reports whether key is a section (has sub-keys) rather than a
+// scalar or list.
+func hasChildren(key string) bool {
+	n := len(strings.Split(key, "."))
+	for _, k := range keyTree {
+		ps := strings.Split(k, ".")
+		if len(ps) > n && matchKey(strings.Join(ps[:n], "."), key) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchKey(pattern, key string) bool {
+	p, k := strings.Split(pattern, "."), strings.Split(key, ".")
+	if len(p) != len(k) {
+		return false
+	}
+	for i := range p {
+		if p[i] != "*" && p[i] != k[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// LeafKeys lists the concrete leaf keys of the defaults (map entries expanded).
+func LeafKeys() []string {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(configs.Default())); err != nil {
+		panic("config: built-in defaults: " + err.Error())
+	}
+	keys := v.AllKeys()
+	sort.Strings(keys)
+	return keys
+}
+
+// Nearest returns the valid key closest to key by edit distance, with map
+// wildcards filled from key itself, or "" when nothing is reasonably close.
+func Nearest(key string) string {
+	best, bestD := "", -1
+	ks := strings.Split(key, ".")
+	for _, pat := range keyTree {
+		ps := strings.Split(pat, ".")
+		for i := range ps {
+			if ps[i] == "*" && i < len(ks) {
+				ps[i] = ks[i]
+			}
+		}
+		cand := strings.Join(ps, ".")
+		if strings.Contains(cand, "*") {
+			continue
+		}
+		if d := levenshtein(key, cand); bestD < 0 || d < bestD {
+			best, bestD = cand, d
+		}
+	}
+	if bestD < 0 || bestD > max(3, len(key)/2) {
+		return ""
+	}
+	return best
+}
+
+// levenshtein is the classic edit distance (insert, delete, substitute = 1).
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,243 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// validator collects every problem instead of stopping at the first.
+type validator struct{ errs []error }
+
+func (v *validator) failf(key, format string, args ...any) {
+	v.errs = append(v.errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) oneOf(key, val string, allowed []string) {
+	if !slices.Contains(allowed, val) {
+		v.failf(key, "%q is not one of %s", val, strings.Join(allowed, ", "))
+	}
+}
+
+func (v *validator) positive(key string, x float64, example string) {
+	if !(x > 0) || math.IsInf(x, 0) {
+		v.failf(key, "%v must be > 0 (e.g. %s)", x, example)
+	}
+}
+
+func (v *validator) atLeast(key string, x, lo int) {
+	if x < lo {
+		v.failf(key, "%d must be ≥ %d", x, lo)
+	}
+}
+
+// Validate reports every out-of-range or inconsistent value, each as an
+// *Error naming its key and what a valid value looks like.
+func (c *Config) Validate() error {
+	v := &validator{}
+	if !namePattern.MatchString(c.Name) {
+		v.failf("name", "%q must be non-empty and use only letters, digits, '.', '_' and '-' (it names a directory)", c.Name)
+	}
+	if c.ExperimentsDir == "" {
+		v.failf("experiments_dir", "must not be empty (e.g. experiments)")
+	}
+	v.seeds(c.Seeds)
+	v.data(c.Data, c)
+	v.teacher(c.Teacher)
+	v.model("student.model", c.Student.Family, c.Student.Model)
+	v.oneOf("student.family", c.Student.Family, Families)
+	v.train("student.train", c.Student.Train)
+	v.calibration(c.Calibration)
+	v.kd(c.KD, c.Calibration)
+	v.report(c.Report)
+	v.run(c.Run)
+	return errors.Join(v.errs...)
+}
+
+func (v *validator) seeds(seeds []int) {
+	if len(seeds) == 0 {
+		v.failf("seeds", "list at least one seed (e.g. [0])")
+	}
+	seen := map[int]bool{}
+	for _, s := range seeds {
+		if s < 0 {
+			v.failf("seeds", "seed %d must be ≥ 0", s)
+		}
+		if seen[s] {
+			v.failf("seeds", "seed %d is listed twice", s)
+		}
+		seen[s] = true
+	}
+}
+
+func (v *validator) data(d Data, c *Config) {
+	v.oneOf("data.dataset", d.Dataset, Datasets)
+	if d.Dir == "" {
+		v.failf("data.dir", "must not be empty (e.g. data)")
+	}
+	if !(d.ValFraction > 0 && d.ValFraction <= 0.5) {
+		v.failf("data.val_fraction", "%v must be in (0, 0.5] (e.g. 0.1): calibration needs a validation split", d.ValFraction)
+	}
+	v.atLeast("data.train_limit", d.TrainLimit, 0)
+	s := d.Synthetic
+	v.atLeast("data.synthetic.train", s.Train, 10)
+	v.atLeast("data.synthetic.test", s.Test, 1)
+	v.atLeast("data.synthetic.classes", s.Classes, 2)
+	v.atLeast("data.synthetic.features", s.Features, 1)
+	if d.Dataset == "synthetic" && (c.Teacher.Family == FamilyCNN || c.Student.Family == FamilyCNN) {
+		side := int(math.Sqrt(float64(s.Features)))
+		if side*side != s.Features {
+			v.failf("data.synthetic.features", "%d must be a perfect square (e.g. 16) when a CNN reads the synthetic set as an image", s.Features)
+		}
+	}
+}
+
+func (v *validator) teacher(t Teacher) {
+	v.oneOf("teacher.family", t.Family, Families)
+	if len(t.Sizes) == 0 {
+		v.failf("teacher.sizes", "list at least one size (e.g. [small, large])")
+	}
+	table := t.Table()
+	seen := map[string]bool{}
+	for _, s := range t.Sizes {
+		if seen[s] {
+			v.failf("teacher.sizes", "size %q is listed twice", s)
+		}
+		seen[s] = true
+		if _, ok := table[s]; !ok {
+			v.failf("teacher.sizes", "size %q is not defined in teacher.%s; defined sizes: %s",
+				s, t.Family, strings.Join(SortedNames(table), ", "))
+		}
+	}
+	for _, name := range SortedNames(t.MLP) {
+		v.model("teacher.mlp."+name, FamilyMLP, t.MLP[name])
+	}
+	for _, name := range SortedNames(t.CNN) {
+		v.model("teacher.cnn."+name, FamilyCNN, t.CNN[name])
+	}
+	v.train("teacher.train", t.Train)
+}
+
+func (v *validator) model(key, family string, m ModelSpec) {
+	switch family {
+	case FamilyCNN:
+		if len(m.Conv) == 0 {
+			v.failf(key+".conv", "a cnn needs at least one conv stage (e.g. [8, 16])")
+		}
+	case FamilyMLP:
+		if len(m.Conv) != 0 {
+			v.failf(key+".conv", "an mlp has no conv stages; remove conv or use family cnn")
+		}
+	}
+	for _, w := range append(slices.Clone(m.Conv), m.Hidden...) {
+		if w <= 0 {
+			v.failf(key, "layer width %d must be > 0", w)
+		}
+	}
+}
+
+func (v *validator) train(key string, t Train) {
+	v.oneOf(key+".optimizer", t.Optimizer, Optimizers)
+	v.positive(key+".lr", t.LR, "0.001")
+	if t.Momentum < 0 || t.Momentum >= 1 {
+		v.failf(key+".momentum", "%v must be in [0, 1) (e.g. 0.9)", t.Momentum)
+	}
+	if t.WeightDecay < 0 {
+		v.failf(key+".weight_decay", "%v must be ≥ 0", t.WeightDecay)
+	}
+	v.oneOf(key+".schedule", t.Schedule, Schedules)
+	v.atLeast(key+".step_every", t.StepEvery, 1)
+	if !(t.StepGamma > 0 && t.StepGamma <= 1) {
+		v.failf(key+".step_gamma", "%v must be in (0, 1] (e.g. 0.1)", t.StepGamma)
+	}
+	v.atLeast(key+".epochs", t.Epochs, 1)
+	v.atLeast(key+".batch_size", t.BatchSize, 1)
+	if t.LabelSmoothing < 0 || t.LabelSmoothing >= 1 {
+		v.failf(key+".label_smoothing", "%v must be in [0, 1) (e.g. 0.1)", t.LabelSmoothing)
+	}
+}
+
+func (v *validator) calibration(c Calibration) {
+	if len(c.Methods) == 0 {
+		v.failf("calibration.methods", "list at least one method (e.g. [temp])")
+	}
+	for _, m := range c.Methods {
+		v.oneOf("calibration.methods", m, Calibrators)
+	}
+	v.atLeast("calibration.bins", c.Bins, 1)
+	v.atLeast("calibration.hist_bins", c.HistBins, 1)
+	if c.MatrixL2 < 0 {
+		v.failf("calibration.matrix_l2", "%v must be ≥ 0", c.MatrixL2)
+	}
+}
+
+func (v *validator) kd(k KD, c Calibration) {
+	if len(k.Temperature) == 0 {
+		v.failf("kd.temperature", "list at least one KD temperature (e.g. [4])")
+	}
+	for _, t := range k.Temperature {
+		v.positive("kd.temperature", t, "4")
+	}
+	if len(k.KDWeight) == 0 {
+		v.failf("kd.kd_weight", "list at least one weight (e.g. [0.9])")
+	}
+	for _, w := range k.KDWeight {
+		if w < 0 {
+			v.failf("kd.kd_weight", "%v must be ≥ 0", w)
+		}
+	}
+	if k.CEWeight < 0 {
+		v.failf("kd.ce_weight", "%v must be ≥ 0", k.CEWeight)
+	}
+	for _, e := range k.StudentEpochs {
+		v.atLeast("kd.student_epochs", e, 1)
+	}
+	if len(k.Arms) == 0 {
+		v.failf("kd.arms", "list at least one arm (%s)", strings.Join(Arms, ", "))
+	}
+	for _, a := range k.Arms {
+		v.oneOf("kd.arms", a, Arms)
+	}
+	if slices.Contains(k.Arms, ArmCalibrated) {
+		v.oneOf("kd.calibrator", k.Calibrator, Calibrators)
+		if !slices.Contains(c.Methods, k.Calibrator) {
+			v.failf("kd.calibrator", "%q must also be in calibration.methods (%s), so that it is fitted",
+				k.Calibrator, strings.Join(c.Methods, ", "))
+		}
+	}
+}
+
+func (v *validator) report(r Report) {
+	v.atLeast("report.bootstrap", r.Bootstrap, 0)
+	v.atLeast("report.permutations", r.Permutations, 0)
+	for _, f := range r.Formats {
+		v.oneOf("report.formats", f, FigureKinds)
+	}
+}
+
+func (v *validator) run(r Run) {
+	v.oneOf("run.executor", r.Executor, Executors)
+	v.atLeast("run.workers", r.Workers, 0)
+	v.atLeast("run.blas_threads", r.BLASThreads, 1)
+	v.atLeast("run.slurm.cpus_per_task", r.Slurm.CPUsPerTask, 1)
+	if d, err := time.ParseDuration(r.Slurm.Poll); err != nil || d <= 0 {
+		v.failf("run.slurm.poll", "%q must be a positive Go duration (e.g. 2s)", r.Slurm.Poll)
+	}
+}
+
+// SortedNames returns the keys of a size table in a stable order.
+func SortedNames(m map[string]ModelSpec) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,283 @@
+package runstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/kdcal/kdcal/internal/atomicfile"
+	"github.com/kdcal/kdcal/internal/version"
+)
+
+// Step statuses recorded in a manifest.
+const (
+	StatusRunning = "running"
+	StatusDone    = "done"
+	StatusFailed  = "failed"
+)
+
+// Step kinds.
+const (
+	KindTeacher     = "teacher"
+	KindCalibration = "calibration"
+	KindStudent     = "student"
+	KindReport      = "report"
+)
+
+// Manifest records what a step is, what it depended on and how it ran.
+type Manifest struct {
+	Key        string         `json:"key"`                    // relative step directory, e.g. teachers/large/seed-0
+	Kind       string         `json:"kind"`                   // teacher | calibration | student | report
+	Status     string         `json:"status"`                 // running | done | failed
+	ConfigHash string         `json:"config_hash"`            // hash of exactly the configuration the step depends on
+	Inputs     []string       `json:"inputs,omitempty"`       // keys of the steps whose outputs it read
+	Seed       *int           `json:"seed,omitempty"`         // training seed, when the step has one
+	Params     map[string]any `json:"params,omitempty"`       // step-specific resolved parameters (e.g. the KD formula)
+	Version    string         `json:"kdcal_version"`          // kdcal version
+	Revision   string         `json:"git_revision,omitempty"` // git revision of the build, when known
+	GoVersion  string         `json:"go_version"`             // Go toolchain of the build
+	Backend    string         `json:"backend"`                // BLAS backend: pure-go | openblas
+	Command    []string       `json:"command"`                // command line
+	Host       string         `json:"host"`                   // machine that ran it
+	PID        int            `json:"pid"`                    // process that ran it
+	Started    time.Time      `json:"started"`                // start time
+	Finished   *time.Time     `json:"finished,omitempty"`     // end time (done or failed)
+	Error      string         `json:"error,omitempty"`        // why it failed
+}
+
+// Store is one experiment directory.
+type Store struct {
+	Root string
+}
+
+// Open returns the store at root, creating the directory.
+func Open(root string) (*Store, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("experiment store %s: %w", root, err)
+	}
+	return &Store{Root: root}, nil
+}
+
+// TeacherKey names the step of one (size, seed) teacher.
+func TeacherKey(size string, seed int) string {
+	return filepath.Join("teachers", size, seedDir(seed))
+}
+
+// CalibrationKey names the step that fits one calibrator on one teacher.
+func CalibrationKey(method, size string, seed int) string {
+	return filepath.Join("calibration", method, size, seedDir(seed))
+}
+
+// StudentKey names a distilled student step (arm raw or calibrated).
+func StudentKey(setting, arm, size string, seed int) string {
+	return filepath.Join("students", setting, arm, size, seedDir(seed))
+}
+
+// ScratchKey names the scratch-student step for a number of epochs.
+func ScratchKey(epochs, seed int) string {
+	return filepath.Join("students", "scratch-ep"+strconv.Itoa(epochs), seedDir(seed))
+}
+
+// ReportKey names the report step.
+const ReportKey = "report"
+
+// SettingName names a KD combination, e.g. "tau4-kdw0.9-ep20".
+func SettingName(tau, kdWeight float64, epochs int) string {
+	return fmt.Sprintf("tau%s-kdw%s-ep%d",
+		strconv.FormatFloat(tau, 'g', -1, 64), strconv.FormatFloat(kdWeight, 'g', -1, 64), epochs)
+}
+
+func seedDir(seed int) string { return "seed-" + strconv.Itoa(seed) }
+
+// Dir returns the final directory of a step.
+func (s *Store) Dir(key string) string { return filepath.Join(s.Root, key) }
+
+// Path returns a file inside a finished step.
+func (s *Store) Path(key, name string) string { return filepath.Join(s.Root, key, name) }
+
+// Manifest reads the manifest of a finished step; ok is false when the step
+// has not finished (or its manifest is unreadable).
+func (s *Store) Manifest(key string) (m Manifest, ok bool) {
+	if err := atomicfile.ReadJSON(s.Path(key, "manifest.json"), &m); err != nil {
+		return Manifest{}, false
+	}
+	return m, m.Status == StatusDone
+}
+
+// Done reports whether a step has finished with the given config hash
+// (any hash when hash is "").
+func (s *Store) Done(key, hash string) bool {
+	m, ok := s.Manifest(key)
+	return ok && (hash == "" || m.ConfigHash == hash)
+}
+
+// MissingError says a step that another one needs has not been run.
+type MissingError struct {
+	Key  string // the missing step
+	Hint string // the command that produces it
+}
+
+func (e *MissingError) Error() string {
+	msg := "missing " + e.Key
+	if e.Hint != "" {
+		msg += "; run `" + e.Hint + "` first"
+	}
+	return msg
+}
+
+// Require returns the manifest of a finished step, or a *MissingError with hint.
+func (s *Store) Require(key, hint string) (Manifest, error) {
+	m, ok := s.Manifest(key)
+	if !ok {
+		return Manifest{}, &MissingError{Key: filepath.Join(s.Root, key), Hint: hint}
+	}
+	return m, nil
+}
+
+// ErrBusy is returned by Begin when another process holds the step's lock.
+var ErrBusy = errors.New("step is being run by another process")
+
+// Step is a step being run: outputs go to Work() until Commit.
+type Step struct {
+	store *Store
+	lock  *flock.Flock
+	m     Manifest
+	dir   string
+	work  string
+}
+
+// Begin locks a step and prepares its work directory. A work directory left
+// by an interrupted run with the same ConfigHash is kept (so the step can
+// resume from its checkpoints); one with another hash is wiped. The
+// manifest's provenance fields are filled in here.
+func (s *Store) Begin(m Manifest) (*Step, error) {
+	dir := s.Dir(m.Key)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	lk := flock.New(dir + ".lock")
+	ok, err := lk.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", m.Key, ErrBusy)
+	}
+	st := &Step{store: s, lock: lk, dir: dir, work: dir + ".partial"}
+	var old Manifest
+	if atomicfile.ReadJSON(filepath.Join(st.work, "manifest.json"), &old) == nil && old.ConfigHash != m.ConfigHash {
+		if err := os.RemoveAll(st.work); err != nil {
+			st.Release()
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(st.work, 0o755); err != nil {
+		st.Release()
+		return nil, err
+	}
+	fillProvenance(&m)
+	m.Status = StatusRunning
+	st.m = m
+	if err := st.writeManifest(); err != nil {
+		st.Release()
+		return nil, err
+	}
+	return st, nil
+}
+
+func fillProvenance(m *Manifest) {
+	v := version.Get()
+	m.Version, m.Revision, m.GoVersion, m.Backend = v.Version, v.Revision, v.GoVersion, v.Backend
+	m.Command = os.Args
+	m.Host, _ = os.Hostname()
+	m.PID = os.Getpid()
+	m.Started = time.Now().UTC()
+}
+
+// Work returns the directory the running step writes into.
+func (st *Step) Work() string { return st.work }
+
+// Path returns a file inside the work directory.
+func (st *Step) Path(name string) string { return filepath.Join(st.work, name) }
+
+// Key returns the step's key.
+func (st *Step) Key() string { return st.m.Key }
+
+// SetParam records a resolved parameter in the manifest.
+func (st *Step) SetParam(name string, v any) {
+	if st.m.Params == nil {
+		st.m.Params = map[string]any{}
+	}
+	st.m.Params[name] = v
+}
+
+func (st *Step) writeManifest() error {
+	return atomicfile.WriteJSON(filepath.Join(st.work, "manifest.json"), st.m)
+}
+
+// Commit marks the step done and publishes its outputs at once by renaming
+// the work directory to the final one (replacing an older result), then
+// releases the lock.
+func (st *Step) Commit() error {
+	defer st.Release()
+	now := time.Now().UTC()
+	st.m.Status, st.m.Finished = StatusDone, &now
+	if err := st.writeManifest(); err != nil {
+		return err
+	}
+	var old string
+	if _, err := os.Stat(st.dir); err == nil {
+		old = fmt.Sprintf("%s.old-%d", st.dir, now.UnixNano())
+		if err := os.Rename(st.dir, old); err != nil {
+			return fmt.Errorf("replace %s: %w", st.dir, err)
+		}
+	}
+	if err := os.Rename(st.work, st.dir); err != nil {
+		return fmt.Errorf("publish %s: %w", st.dir, err)
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+// Fail records err in the work directory's manifest (nothing is published)
+// and releases the lock. It returns err.
+func (st *Step) Fail(err error) error {
+	defer st.Release()
+	now := time.Now().UTC()
+	st.m.Status, st.m.Finished, st.m.Error = StatusFailed, &now, err.Error()
+	if werr := st.writeManifest(); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
+}
+
+// Release unlocks the step without changing its state (e.g. when interrupted;
+// the work directory stays for a later resume).
+func (st *Step) Release() {
+	if st.lock != nil {
+		st.lock.Unlock()
+		st.lock.Close()
+		st.lock = nil
+	}
+}
+
+// Hash returns a short, stable hash of v's JSON encoding (map keys sorted by
+// encoding/json), used to key steps by the configuration they depend on.
+func Hash(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("runstore: hash of unencodable value: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Print the Go build tags for the fastest BLAS available: "openblas" when
+# libopenblas (Debian libopenblas-dev) can be linked, nothing otherwise (pure Go).
+# Override with KDCAL_BLAS=purego or KDCAL_BLAS=openblas.
+case "${KDCAL_BLAS:-auto}" in
+  purego) exit 0 ;;
+  openblas) echo openblas; exit 0 ;;
+esac
+if [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so ] || [ -e /usr/lib/aarch64-linux-gnu/libopenblas.so ] ||
+   ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so '; then
+  echo openblas
+fi
