@@ -1,0 +1,155 @@
+// Package plan turns a configuration into the study's steps and keys each
+// step by a hash of exactly the configuration it depends on, so that
+// changing a KD setting re-runs only the students and the report, and
+// changing nothing re-runs nothing.
+package plan
+
+import (
+	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/runstore"
+)
+
+// EngineVersion is part of every training step's hash. Bump it when a change
+// to the training code changes results for the same configuration, so that
+// old results are not silently reused.
+const EngineVersion = 1
+
+// dataKey is what every trained model depends on in data: which examples
+// and how they are split — not where the files live (data.dir).
+type dataKey struct {
+	Dataset     string
+	ValFraction float64
+	SplitSeed   int
+	TrainLimit  int
+	Synthetic   *config.Synthetic `json:",omitempty"`
+}
+
+func dataOf(d config.Data) dataKey {
+	k := dataKey{Dataset: d.Dataset, ValFraction: d.ValFraction, SplitSeed: d.SplitSeed, TrainLimit: d.TrainLimit}
+	if d.Dataset == "synthetic" {
+		s := d.Synthetic
+		k.Synthetic = &s
+	}
+	return k
+}
+
+// TeacherHash keys the teacher step (size, seed): data, family, the size's
+// architecture, the teachers' recipe and the seed.
+func TeacherHash(c *config.Config, size string, seed int) string {
+	spec, _ := c.Teacher.Spec(size)
+	return runstore.Hash(struct {
+		Engine int
+		Kind   string
+		Data   dataKey
+		Family string
+		Spec   config.ModelSpec
+		Train  config.Train
+		Seed   int
+	}{EngineVersion, runstore.KindTeacher, dataOf(c.Data), c.Teacher.Family, spec, c.Teacher.Train, seed})
+}
+
+// CalibrationHash keys the calibration step (method, size, seed): the
+// teacher's hash, the method and the calibration settings.
+func CalibrationHash(c *config.Config, method, size string, seed int) string {
+	cal := c.Calibration
+	cal.Methods = nil // which other methods are fitted does not matter
+	return runstore.Hash(struct {
+		Kind    string
+		Teacher string
+		Method  string
+		Cal     config.Calibration
+	}{runstore.KindCalibration, TeacherHash(c, size, seed), method, cal})
+}
+
+// Setting is one KD combination of the kd.* grid.
+type Setting struct {
+	Tau      float64
+	KDWeight float64
+	Epochs   int
+}
+
+// Name returns the directory name of the setting, e.g. "tau4-kdw0.9-ep20".
+func (s Setting) Name() string { return runstore.SettingName(s.Tau, s.KDWeight, s.Epochs) }
+
+// Settings expands the kd grid (temperature × kd_weight × student_epochs)
+// in configuration order.
+func Settings(c *config.Config) []Setting {
+	epochs := c.KD.StudentEpochs
+	if len(epochs) == 0 {
+		epochs = []int{c.Student.Train.Epochs}
+	}
+	var out []Setting
+	for _, t := range c.KD.Temperature {
+		for _, w := range c.KD.KDWeight {
+			for _, e := range epochs {
+				out = append(out, Setting{Tau: t, KDWeight: w, Epochs: e})
+			}
+		}
+	}
+	return out
+}
+
+// ScratchEpochs lists the distinct student epoch counts of the grid: one
+// scratch baseline per count.
+func ScratchEpochs(c *config.Config) []int {
+	if len(c.KD.StudentEpochs) == 0 {
+		return []int{c.Student.Train.Epochs}
+	}
+	seen := map[int]bool{}
+	var out []int
+	for _, e := range c.KD.StudentEpochs {
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func studentRecipe(c *config.Config, epochs int) config.Train {
+	t := c.Student.Train
+	t.Epochs = epochs
+	return t
+}
+
+// StudentHash keys a distilled student (setting, arm raw|calibrated, size, seed):
+// data, the student's architecture and recipe, the KD loss, the teacher's
+// hash and, for the calibrated arm, the calibration's hash.
+func StudentHash(c *config.Config, s Setting, arm, size string, seed int) string {
+	var cal string
+	if arm == config.ArmCalibrated {
+		cal = CalibrationHash(c, c.KD.Calibrator, size, seed)
+	}
+	return runstore.Hash(struct {
+		Engine      int
+		Kind        string
+		Arm         string
+		Data        dataKey
+		Family      string
+		Spec        config.ModelSpec
+		Train       config.Train
+		Tau         float64
+		KDWeight    float64
+		CEWeight    float64
+		Teacher     string
+		Calibration string
+		Seed        int
+	}{EngineVersion, runstore.KindStudent, arm, dataOf(c.Data), c.Student.Family, c.Student.Model,
+		studentRecipe(c, s.Epochs), s.Tau, s.KDWeight, c.KD.CEWeight, TeacherHash(c, size, seed), cal, seed})
+}
+
+// ScratchHash keys the scratch student (epochs, seed): data, the student's
+// architecture and recipe. It depends on no teacher.
+func ScratchHash(c *config.Config, epochs, seed int) string {
+	return runstore.Hash(struct {
+		Engine int
+		Kind   string
+		Arm    string
+		Data   dataKey
+		Family string
+		Spec   config.ModelSpec
+		Train  config.Train
+		Seed   int
+	}{EngineVersion, runstore.KindStudent, config.ArmScratch, dataOf(c.Data), c.Student.Family, c.Student.Model,
+		studentRecipe(c, epochs), seed})
+}
