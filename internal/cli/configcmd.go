@@ -13,7 +13,8 @@ func NewCmdConfig(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Show the resolved configuration or list every key",
-		Args:  cobra.NoArgs,
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "show",

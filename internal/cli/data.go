@@ -17,7 +17,8 @@ func NewCmdData(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Install datasets from package managers and inspect them",
-		Args:  cobra.NoArgs,
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
 	}
 	cmd.AddCommand(newCmdDataFetch(g), newCmdDataInfo(g))
 	return cmd

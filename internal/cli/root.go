@@ -23,10 +23,19 @@ import (
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g := NewGlobals(os.Stdout, os.Stderr, os.Environ())
+	return Run(ctx, args, os.Stdout, os.Stderr, os.Environ())
+}
+
+// Run executes one kdcal command line with the given streams and
+// environment and returns its exit code; errors are printed to errw.
+func Run(ctx context.Context, args []string, out, errw io.Writer, env []string) int {
+	g := NewGlobals(out, errw, env)
 	root := NewRootCmd(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = &UsageError{Err: err} // cobra's own argument errors are usage errors too
+	}
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%w: %w", context.Canceled, err)
 	}
@@ -140,4 +149,13 @@ func (g *Globals) setup(cmd *cobra.Command) error {
 		}
 	}
 	return nil
+}
+
+// groupRunE makes a command that only groups subcommands print its help when
+// called alone and reject unknown subcommands as usage errors.
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return cmd.Help()
 }

@@ -75,12 +75,9 @@ func Load(src Source) (*Config, error) {
 			return nil, err
 		}
 	}
-	if err := checkEnv(src.Env); err != nil {
+	if err := applyEnv(v, src.Env); err != nil {
 		return nil, err
 	}
-	v.SetEnvPrefix(strings.TrimSuffix(EnvPrefix, "_"))
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
 	if err := applySet(v, src); err != nil {
 		return nil, err
 	}
@@ -155,18 +152,31 @@ func unknownKey(source, path string) *Error {
 	return &Error{Source: source, Key: path, Msg: "unknown key", Suggest: Nearest(path)}
 }
 
-func checkEnv(env []string) error {
+// applyEnv sets every key named by a KDCAL_ variable in env (values parsed
+// as YAML, like --set) and reports variables that match no key. The
+// variables come from Source.Env rather than viper's AutomaticEnv so that
+// the layering is explicit and testable.
+func applyEnv(v *viper.Viper, env []string) error {
 	var errs []error
 	known := map[string]string{}
 	for _, k := range LeafKeys() {
 		known[EnvName(k)] = k
 	}
 	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigFile {
 			continue
 		}
-		if _, ok := known[name]; ok {
+		if key, ok := known[name]; ok {
+			var val any
+			if err := yaml.Unmarshal([]byte(value), &val); err != nil {
+				errs = append(errs, &Error{Source: "environment variable " + name, Key: key, Msg: "value is not valid YAML: " + err.Error()})
+				continue
+			}
+			if val == nil {
+				val = ""
+			}
+			v.Set(key, val)
 			continue
 		}
 		key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, EnvPrefix), "_", "."))

@@ -73,7 +73,7 @@ func ReadMatrix(path string) (data []float64, rows, cols int, err error) {
 	if rows == 0 || cols == 0 {
 		return nil, 0, 0, fail(path, "array is empty (shape %v)", shape)
 	}
-	switch dt := strings.TrimLeft(r.Header.Descr.Type, "<|="); dt {
+	switch dtypeCode(r.Header.Descr.Type) {
 	case "f4":
 		var v []float32
 		if err := r.Read(&v); err != nil {
@@ -116,7 +116,7 @@ func ReadInts(path string) ([]int, error) {
 		return nil, fail(path, "array is empty")
 	}
 	var out []int
-	switch dt := strings.TrimLeft(r.Header.Descr.Type, "<|="); dt {
+	switch dtypeCode(r.Header.Descr.Type) {
 	case "i4":
 		var v []int32
 		if err := r.Read(&v); err != nil {
@@ -142,6 +142,12 @@ func ReadInts(path string) ([]int, error) {
 		return nil, fail(path, "truncated: header says %d values, file holds %d", shape[0], len(out))
 	}
 	return out, nil
+}
+
+// dtypeCode reduces a header descr such as "'<f4'" to its kind and size ("f4");
+// npyio handles the byte order when reading.
+func dtypeCode(descr string) string {
+	return strings.TrimLeft(strings.Trim(descr, "'\""), "<>|=")
 }
 
 // WriteFloat32 atomically writes a rows×cols float32 array in C order.

@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes kdcal in dir with env and returns exit code, stdout, stderr.
+func run(t *testing.T, dir string, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	if dir != "" {
+		wd, _ := os.Getwd()
+		if err := os.Chdir(dir); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chdir(wd)
+	}
+	var out, errw bytes.Buffer
+	code := Run(context.Background(), args, &out, &errw, env)
+	return code, out.String(), errw.String()
+}
+
+// TestExitCodes pins the documented exit code of each error kind.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "typo.yaml"), []byte("teacher:\n  sizez: [small]\n"), 0o644)
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"unknown flag", nil, []string{"train-teachers", "--sizse", "x"}, ExitUsage, "unknown flag: --sizse"},
+		{"unknown command", nil, []string{"trian"}, ExitUsage, `unknown command "trian"`},
+		{"bad log level", nil, []string{"--log-level", "loud", "version"}, ExitUsage, "--log-level"},
+		{"bad --set", nil, []string{"config", "show", "--set", "novalue"}, ExitUsage, "use --set key=value"},
+		{"config typo in file", nil, []string{"config", "show", "--config", "typo.yaml"}, ExitConfig,
+			`typo.yaml: teacher.sizez: unknown key (did you mean "teacher.sizes"?)`},
+		{"config typo in env", []string{"KDCAL_TEACHER_SIZEZ=x"}, []string{"config", "show"}, ExitConfig, "KDCAL_TEACHER_SIZES"},
+		{"config out of range", nil, []string{"config", "show", "--set", "teacher.train.lr=0"}, ExitConfig, "teacher.train.lr: 0 must be > 0"},
+		{"missing dataset", nil, []string{"data", "fetch", "--dataset", "cifar10", "--set", "data.dir=nodata"}, ExitData, "cifar10: cannot be fetched here"},
+		{"bad dataset name", nil, []string{"data", "fetch", "--dataset", "imagenet"}, ExitUsage, `--dataset "imagenet"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, dir, tt.env, tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestConfigShowResolves(t *testing.T) {
+	code, out, stderr := run(t, "", []string{"KDCAL_DATA_DIR=/x"}, "config", "show", "--set", "seeds=[4,5]")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"dir: /x", "- 4\n    - 5", "family: cnn"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config show lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "", nil, "version", "--json")
+	if code != 0 || !strings.Contains(out, `"backend"`) || !strings.Contains(out, `"go_version"`) {
+		t.Errorf("exit %d: %s", code, out)
+	}
+}

@@ -1,0 +1,62 @@
+// Package testutil holds test-only helpers shared by kdcal's packages.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// RepoRoot returns the directory holding go.mod, walking up from the
+// package under test.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testutil: go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// DataDir returns the repository's data/ folder ($KDCAL_TEST_DATA_DIR when set).
+func DataDir(t testing.TB) string {
+	if d := os.Getenv("KDCAL_TEST_DATA"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(t), "data")
+}
+
+// RequireDataset skips the test, saying how to install the data, when a
+// dataset's training images are absent from DataDir.
+func RequireDataset(t testing.TB, dataset string) string {
+	t.Helper()
+	dir := DataDir(t)
+	if _, err := os.Stat(filepath.Join(dir, dataset, "train-images-idx3-ubyte.gz")); err != nil {
+		t.Skipf("%s not installed under %s: run `make data` (CI does)", dataset, dir)
+	}
+	return dir
+}
+
+// Python is Debian's interpreter, which has numpy and torch when the
+// python3-numpy / python3-torch packages are installed.
+const Python = "/usr/bin/python3"
+
+// RequirePython skips the test unless Debian's python3 can import every module.
+func RequirePython(t testing.TB, modules ...string) {
+	t.Helper()
+	for _, m := range modules {
+		if err := exec.Command(Python, "-c", "import "+m).Run(); err != nil {
+			t.Skipf("%s cannot import %s (install python3-%s with apt-get; CI does)", Python, m, m)
+		}
+	}
+}
