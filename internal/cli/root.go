@@ -98,6 +98,7 @@ Unknown keys are errors.
 		c.GroupID = "study"
 		root.AddCommand(c)
 	}
+	root.AddCommand(NewCmdStep(g))
 	for _, c := range []*cobra.Command{NewCmdData(g), NewCmdConfig(g), NewCmdVersion(g)} {
 		c.GroupID = "setup"
 		root.AddCommand(c)
