@@ -50,7 +50,7 @@ lint:
 
 # Regenerate golden files (tables, figures) after an intended change.
 golden:
-	$(GO) test ./... -run Golden -update
+	$(GO) test ./internal/report/... ./internal/executor/slurm/... -update
 
 clean:
 	rm -rf bin
