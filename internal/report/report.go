@@ -1,0 +1,282 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/runstore"
+)
+
+// Options configures Write.
+type Options struct {
+	// Log receives progress and warnings; nil discards them.
+	Log *slog.Logger
+	// ConfigYAML is the resolved configuration, written to config.yaml in
+	// the report; nil skips the file.
+	ConfigYAML []byte
+	// Out is where the report step is committed, as a store and key; nil
+	// means the experiment's own store under runstore.ReportKey.
+	Out *runstore.Store
+	Key string
+}
+
+// Result describes a written report.
+type Result struct {
+	Dir      string  // the published report directory
+	Hash     string  // the report step's config hash
+	Used     int     // steps read
+	Expected int     // steps the configuration expects
+	Unused   []*Step // missing, stale, failed, running or invalid steps
+	Files    []string
+	Headline string // the generated answer
+}
+
+// Write analyses the study in store under cfg and publishes the report as
+// one step (runstore.KindReport): README.md, config.yaml, steps.csv,
+// stats.json, tables/<name>.{md,csv,tex} and figures/<name>.{png,svg}. The
+// report appears all at once: everything is written into the step's work
+// directory, which Commit renames. A study with missing steps gets a report
+// that names them; a store with no usable step at all is a
+// *runstore.MissingError.
+func Write(ctx context.Context, cfg *config.Config, store *runstore.Store, opts Options) (*Result, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	study, err := Load(cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	if study.UsedCount() == 0 {
+		return nil, noStepsError(study)
+	}
+	for _, st := range study.Unused() {
+		log.Debug("step not used", "key", st.Key, "status", st.Status, "reason", st.Reason)
+	}
+	if n := len(study.Unused()); n > 0 {
+		log.Warn("partial study: the report lists the steps it could not use", "unused", n, "expected", len(study.Steps),
+			"counts", statusCounts(study.Unused()))
+	}
+	out, key := opts.Out, opts.Key
+	if out == nil {
+		out, key = store, runstore.ReportKey
+	}
+	var inputs []string
+	for _, st := range study.Steps {
+		if st.Used() {
+			inputs = append(inputs, st.Key)
+		}
+	}
+	hash := study.Hash()
+	step, err := out.Begin(runstore.Manifest{Key: key, Kind: runstore.KindReport, ConfigHash: hash, Inputs: inputs})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Dir: out.Dir(key), Hash: hash, Used: study.UsedCount(), Expected: len(study.Steps), Unused: study.Unused()}
+	if err := writeAll(ctx, step, study, hash, opts, res, log); err != nil {
+		return nil, step.Fail(err)
+	}
+	step.SetParam("steps_used", res.Used)
+	step.SetParam("steps_expected", res.Expected)
+	step.SetParam("steps_unused", statusCounts(res.Unused))
+	if err := step.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// noStepsError explains an experiment with nothing to report.
+func noStepsError(s *Study) error {
+	hint := "kdcal run"
+	counts := statusCounts(s.Steps)
+	if n := countStatus(s.Steps, StatusStale); n > 0 {
+		prev := filepath.Join(s.Root, "config.yaml")
+		hint = fmt.Sprintf("kdcal report --config %s", prev)
+		return fmt.Errorf("no step in %s matches this configuration (%s): the study was run with other settings; "+
+			"pass the configuration it was run with, or rerun it: %w", s.Root, counts,
+			&runstore.MissingError{Key: filepath.Join(s.Root, "teachers"), Hint: hint})
+	}
+	return fmt.Errorf("nothing to report in %s (%d expected steps: %s): %w", s.Root, len(s.Steps), counts,
+		&runstore.MissingError{Key: filepath.Join(s.Root, "teachers"), Hint: hint})
+}
+
+func countStatus(steps []*Step, status string) int {
+	var n int
+	for _, st := range steps {
+		if st.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// writeAll writes every file of the report into the step's work directory.
+func writeAll(ctx context.Context, step *runstore.Step, study *Study, hash string, opts Options, res *Result, log *slog.Logger) error {
+	a := Analyze(study)
+	concl := a.Conclude()
+	res.Headline = concl.Headline
+	write := func(name string, b []byte) error {
+		path := step.Path(name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+		res.Files = append(res.Files, name)
+		return nil
+	}
+	var tables []*Table
+	for _, r := range a.Settings {
+		tables = append(tables, a.settingTable(r))
+	}
+	tables = append(tables, a.calibrationTable(), a.statsTable())
+	for _, t := range tables {
+		c, err := t.CSVBytes()
+		if err != nil {
+			return err
+		}
+		for _, f := range []struct {
+			ext string
+			b   []byte
+		}{{"md", t.Markdown()}, {"csv", c}, {"tex", t.LaTeX()}} {
+			if err := write(filepath.Join("tables", t.Name+"."+f.ext), f.b); err != nil {
+				return err
+			}
+		}
+	}
+	steps, err := a.stepsCSV()
+	if err != nil {
+		return err
+	}
+	if err := write("steps.csv", steps); err != nil {
+		return err
+	}
+	sj, err := json.MarshalIndent(a.statsDoc(hash, concl), "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := write("stats.json", append(sj, '\n')); err != nil {
+		return err
+	}
+	if opts.ConfigYAML != nil {
+		if err := write("config.yaml", opts.ConfigYAML); err != nil {
+			return err
+		}
+	}
+	figs, skipped := a.Figures()
+	if err := os.MkdirAll(step.Path("figures"), 0o755); err != nil {
+		return err
+	}
+	for _, f := range figs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := writeFigure(step.Path("figures"), f, study.Cfg.Report.Formats); err != nil {
+			return err
+		}
+		for _, format := range study.Cfg.Report.Formats {
+			res.Files = append(res.Files, filepath.Join("figures", f.Name+"."+format))
+		}
+		log.Debug("figure", "name", f.Name)
+	}
+	md := readme(readmeInput{a: a, concl: concl, hash: hash, configHash: runstore.Hash(study.Cfg), tables: tables,
+		figs: figs, skipped: skipped, formats: study.Cfg.Report.Formats})
+	return write("README.md", md)
+}
+
+// statsDoc is stats.json: every statistic of the report, machine-readable.
+type statsDoc struct {
+	Experiment    string           `json:"experiment"`
+	ReportHash    string           `json:"report_hash"`
+	Level         float64          `json:"level"`
+	Alpha         float64          `json:"alpha"`
+	Bootstrap     bootstrapDoc     `json:"bootstrap"`
+	Permutations  int              `json:"permutations"`
+	StepsUsed     int              `json:"steps_used"`
+	StepsExpected int              `json:"steps_expected"`
+	CalMethod     string           `json:"calibrator_in_tables"`
+	Settings      []settingDoc     `json:"settings"`
+	EffTemp       map[string]*Corr `json:"effective_temperature_vs_student_accuracy,omitempty"`
+	Conclusion    conclusionDoc    `json:"conclusion"`
+}
+
+type bootstrapDoc struct {
+	Resamples int    `json:"resamples"`
+	Seed      int    `json:"seed"`
+	Scheme    string `json:"scheme"`
+	Interval  string `json:"interval"`
+}
+
+type settingDoc struct {
+	Setting          string            `json:"setting"`
+	Tau              float64           `json:"tau"`
+	KDWeight         float64           `json:"kd_weight"`
+	Epochs           int               `json:"epochs"`
+	SizeVsAcc        map[string]*Corr  `json:"teacher_params_vs_student_accuracy"`
+	ECEVsAcc         map[string]*Corr  `json:"teacher_ece_vs_student_accuracy"`
+	TeacherAccVsAcc  map[string]*Corr  `json:"teacher_accuracy_vs_student_accuracy"`
+	RhoDiff          *Diff             `json:"rho_calibrated_minus_raw,omitempty"`
+	CalMinusRaw      []Diff            `json:"accuracy_calibrated_minus_raw_per_size,omitempty"`
+	CalMinusRawAll   *Diff             `json:"accuracy_calibrated_minus_raw,omitempty"`
+	KDMinusScratch   map[string]*Diff  `json:"accuracy_kd_minus_scratch,omitempty"`
+	ConclusionGrades map[string]string `json:"size_claim"`
+	ConclusionText   []string          `json:"conclusion"`
+}
+
+type conclusionDoc struct {
+	Headline string   `json:"headline"`
+	EffTemp  []string `json:"effective_temperature,omitempty"`
+	Caveats  []string `json:"caveats,omitempty"`
+}
+
+func (e Evidence) String() string {
+	return [...]string{"unavailable", "inconclusive", "trend without significance", "supported"}[e]
+}
+
+func (a *Analysis) statsDoc(hash string, c Conclusion) statsDoc {
+	cfg := a.Study.Cfg
+	d := statsDoc{
+		Experiment: cfg.Name, ReportHash: hash, Level: Level, Alpha: Alpha, Permutations: cfg.Report.Permutations,
+		StepsUsed: a.Study.UsedCount(), StepsExpected: len(a.Study.Steps), CalMethod: a.CalMethod, EffTemp: a.EffTemp,
+		Bootstrap: bootstrapDoc{Resamples: cfg.Report.Bootstrap, Seed: cfg.Report.Seed,
+			Scheme:   "seeds resampled with replacement, jointly across sizes and arms",
+			Interval: "percentile (empirical quantiles)"},
+		Conclusion: conclusionDoc{Headline: c.Headline, EffTemp: c.EffTemp, Caveats: c.Caveats},
+	}
+	for i, r := range a.Settings {
+		sd := settingDoc{Setting: r.Name, Tau: r.Setting.Tau, KDWeight: r.Setting.KDWeight, Epochs: r.Setting.Epochs,
+			SizeVsAcc: r.SizeVsAcc, ECEVsAcc: r.ECEVsAcc, TeacherAccVsAcc: r.TeacherAccVsAc, RhoDiff: r.RhoDiff,
+			CalMinusRaw: r.CalMinusRaw, CalMinusRawAll: r.CalMinusRawAll, KDMinusScratch: r.KDMinusScratch,
+			ConclusionGrades: map[string]string{}, ConclusionText: c.Settings[i].Lines}
+		for arm, ev := range c.Settings[i].SizeClaim {
+			sd.ConclusionGrades[arm] = ev.String()
+		}
+		d.Settings = append(d.Settings, sd)
+	}
+	return d
+}
+
+// Summary renders a short plain-text account of a written report for the terminal.
+func (r *Result) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "report: %s (%d of %d steps used)\n", filepath.Join(r.Dir, "README.md"), r.Used, r.Expected)
+	if len(r.Unused) > 0 {
+		fmt.Fprintf(&b, "not used (%s):\n", statusCounts(r.Unused))
+		for i, st := range r.Unused {
+			if i == 20 {
+				fmt.Fprintf(&b, "  … %d more, see README.md and steps.csv\n", len(r.Unused)-20)
+				break
+			}
+			fmt.Fprintf(&b, "  %-8s %s: %s\n", st.Status, st.Key, st.Reason)
+		}
+	}
+	fmt.Fprintf(&b, "%s\n", r.Headline)
+	return b.String()
+}
