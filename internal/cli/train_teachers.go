@@ -1,8 +1,29 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+
 	"github.com/spf13/cobra"
+
+	"github.com/kdcal/kdcal/internal/atomicfile"
+	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/model"
+	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/train"
+	"github.com/kdcal/kdcal/internal/version"
 )
+
+func init() { registerStep(plan.StageTeachers, teacherStep) }
 
 // TrainTeachersOptions are the inputs of `kdcal train-teachers`.
 type TrainTeachersOptions struct {
@@ -10,6 +31,8 @@ type TrainTeachersOptions struct {
 	Sizes     []string // subset of teacher.sizes (default: all)
 	Seeds     []int    // subset of seeds (default: all)
 	ListSizes bool     // print the size table and exit
+
+	onEpoch func(label string, r train.Record) // test hook, called after each epoch's checkpoint
 }
 
 // NewCmdTrainTeachers builds `kdcal train-teachers`.
@@ -18,16 +41,268 @@ func NewCmdTrainTeachers(g *Globals, runF func(*TrainTeachersOptions) error) *co
 	cmd := &cobra.Command{
 		Use:   "train-teachers",
 		Short: "Train every (size, seed) teacher and store checkpoints and logits",
-		Args:  cobra.NoArgs,
+		Long: `Train one teacher per (size, seed) of teacher.sizes × seeds into the experiment
+directory: teachers/<size>/seed-<n>/ gets model.safetensors (PyTorch layout, model config
+in the metadata), metrics.jsonl (one record per epoch), summary.json, and float32 N×C
+logits with int64 labels for the train split (data index order), the validation split and
+the official test set (official order).
+
+A finished (size, seed) is skipped. An interrupted one (Ctrl-C, crash, kill) resumes from
+its last epoch checkpoint and ends with the same weights and logits as an uninterrupted
+run. A progress bar is shown on a terminal, one log line per epoch otherwise.`,
+		Example: `  kdcal train-teachers --config configs/quick.yaml
+  kdcal train-teachers --sizes small,large --seeds 0,1
+  kdcal train-teachers --list-sizes`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)
 			}
-			return &NotYetError{What: "train-teachers (the training engine, issue #3)"}
+			return trainTeachersRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringSliceVar(&opts.Sizes, "sizes", nil, "teacher sizes to train, e.g. small,large (default: teacher.sizes)")
 	cmd.Flags().IntSliceVar(&opts.Seeds, "seeds", nil, "seeds to train, e.g. 0,1,2 (default: seeds)")
 	cmd.Flags().BoolVar(&opts.ListSizes, "list-sizes", false, "print each size with its parameter count and exit")
 	return cmd
+}
+
+// overrides turns --sizes and --seeds into config overrides, so that an
+// undefined size is a configuration error listing the defined ones.
+func (o *TrainTeachersOptions) overrides() []Override {
+	var ov []Override
+	if len(o.Sizes) > 0 {
+		ov = append(ov, Override{Key: "teacher.sizes", Value: stringList(o.Sizes), Flag: "sizes"})
+	}
+	if len(o.Seeds) > 0 {
+		ov = append(ov, Override{Key: "seeds", Value: intList(o.Seeds), Flag: "seeds"})
+	}
+	return ov
+}
+
+func trainTeachersRun(ctx context.Context, opts *TrainTeachersOptions) error {
+	g := opts.G
+	if opts.ListSizes {
+		cfg, err := g.LoadConfig(opts.overrides()...)
+		if err != nil {
+			return err
+		}
+		return listSizes(g.Out, cfg)
+	}
+	env, err := g.NewEnv(opts.overrides()...)
+	if err != nil {
+		return err
+	}
+	var todo []plan.Step
+	for _, s := range env.Plan.Filter(func(s plan.Step) bool { return s.Stage == plan.StageTeachers }) {
+		if env.Store.Done(s.Key, s.Hash) {
+			g.Log.Info("skip: done", "step", s.Key)
+			continue
+		}
+		todo = append(todo, s)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	splits, err := data.Load(env.Cfg.Data) // once for all teachers
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, s := range todo {
+		err := runTeacher(ctx, env, s, splits, opts.onEpoch)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return err
+		case errors.Is(err, runstore.ErrBusy):
+			g.Log.Warn("skip: another kdcal process is training it", "step", s.Key)
+			errs = append(errs, err)
+		default:
+			g.Log.Error("failed", "step", s.Key, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// teacherStep runs one teacher step of the plan (`kdcal step`, `kdcal run`).
+func teacherStep(ctx context.Context, env *StepEnv, s plan.Step) error {
+	splits, err := data.Load(env.Cfg.Data)
+	if err != nil {
+		return err
+	}
+	return runTeacher(ctx, env, s, splits, nil)
+}
+
+// runTeacher trains the teacher of step s into its store directory: Begin,
+// train (resuming from a checkpoint in the work directory), write the
+// outputs, Commit. A failure marks the step failed (nothing is published);
+// an interruption leaves the work directory for a resume.
+func runTeacher(ctx context.Context, env *StepEnv, s plan.Step, splits *data.Splits, onEpoch func(string, train.Record)) error {
+	cfg, g := env.Cfg, env.G
+	spec, ok := cfg.Teacher.Spec(s.Size)
+	if !ok {
+		return &config.Error{Key: "teacher.sizes", Msg: fmt.Sprintf("size %q is not defined in teacher.%s; defined sizes: %s",
+			s.Size, cfg.Teacher.Family, strings.Join(config.SortedNames(cfg.Teacher.Table()), ", "))}
+	}
+	seed := s.Seed
+	st, err := env.Store.Begin(runstore.Manifest{Key: s.Key, Kind: runstore.KindTeacher, ConfigHash: s.Hash, Seed: &seed})
+	if err != nil {
+		return err
+	}
+	label := fmt.Sprintf("teacher %s seed %d", s.Size, s.Seed)
+	epochs := cfg.Teacher.Train.Epochs
+	job := train.Job{
+		Label: label, Family: cfg.Teacher.Family, Spec: spec,
+		Recipe: cfg.Teacher.Train, RecipeKey: "teacher.train", Seed: s.Seed,
+		Data: splits, Bins: cfg.Calibration.Bins, WorkDir: st.Work(),
+		Progress: g.Err, Log: g.Log,
+		OnEpoch: func(r train.Record) {
+			writeProgress(st, r.Epoch, epochs)
+			if onEpoch != nil {
+				onEpoch(label, r)
+			}
+		},
+	}
+	res, err := train.Run(ctx, job)
+	if err == nil {
+		err = writeTeacher(st, cfg, s, splits, res)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			st.Release() // keep the work directory: a rerun resumes
+			return err
+		}
+		return st.Fail(err)
+	}
+	st.SetParam("family", cfg.Teacher.Family)
+	st.SetParam("spec", spec)
+	st.SetParam("params", res.Params)
+	st.SetParam("resumed_from_epoch", res.ResumedFrom)
+	if err := st.Commit(); err != nil {
+		return err
+	}
+	g.Log.Info("teacher done", "step", s.Key, "params", res.Params, "test_acc", fmt.Sprintf("%.4f", res.Test.Accuracy),
+		"test_ece", fmt.Sprintf("%.4f", res.Test.ECE), "seconds", fmt.Sprintf("%.1f", res.WallSeconds))
+	return nil
+}
+
+// writeTeacher writes a trained teacher's outputs into the step's work
+// directory (see internal/runstore/doc.go) and removes the resume files.
+func writeTeacher(st *runstore.Step, cfg *config.Config, s plan.Step, splits *data.Splits, res train.Result) error {
+	scale := 1.0 / 255 // data.Load scales pixels to [0, 1]; the synthetic set is used as generated
+	if cfg.Data.Dataset == "synthetic" {
+		scale = 1
+	}
+	meta := model.Meta{Dataset: cfg.Data.Dataset, Scale: scale, Mean: splits.Mean, Std: splits.Std, Version: version.Get().Version}
+	if err := model.Save(st.Path(runstore.ModelFile), res.Weights, meta); err != nil {
+		return err
+	}
+	c := res.Arch.Classes
+	for _, sp := range []struct {
+		name   string
+		d      *data.Dataset
+		logits []float32
+	}{{runstore.SplitTrain, splits.Train, res.TrainLogits}, {runstore.SplitVal, splits.Val, res.ValLogits},
+		{runstore.SplitTest, splits.Test, res.TestLogits}} {
+		if err := npyfile.WriteFloat32(st.Path(runstore.LogitsFile(sp.name)), sp.logits, sp.d.N, c); err != nil {
+			return err
+		}
+		if err := npyfile.WriteInt64(st.Path(runstore.LabelsFile(sp.name)), sp.d.Y); err != nil {
+			return err
+		}
+		if sp.name != runstore.SplitTest {
+			if err := npyfile.WriteInt64(st.Path(runstore.IndexFile(sp.name)), sp.d.Index); err != nil {
+				return err
+			}
+		}
+	}
+	spec, _ := cfg.Teacher.Spec(s.Size)
+	sum := runstore.TeacherSummary{Size: s.Size, Seed: s.Seed, Family: cfg.Teacher.Family, Spec: spec, Params: res.Params,
+		Epochs: res.Epochs, WallSeconds: res.WallSeconds, Val: res.Val, Test: res.Test}
+	if err := atomicfile.WriteJSON(st.Path(runstore.SummaryFile), sum); err != nil {
+		return err
+	}
+	for _, f := range []string{train.CheckpointFile, ProgressFile} {
+		if err := os.Remove(st.Path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// listSizes prints the teacher size table of the configured family and the
+// student, with parameter counts for the configured dataset's input shape.
+func listSizes(w io.Writer, cfg *config.Config) error {
+	c, h, wd, classes := data.Shape(cfg.Data)
+	fmt.Fprintf(w, "Teacher sizes, family %s, input %d×%d×%d, %d classes (%s); * = in teacher.sizes\n",
+		cfg.Teacher.Family, c, h, wd, classes, cfg.Data.Dataset)
+	selected := map[string]bool{}
+	for _, s := range cfg.Teacher.Sizes {
+		selected[s] = true
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SIZE\t    PARAMS\tARCHITECTURE")
+	table := cfg.Teacher.Table()
+	lo, hi := 0, 0
+	for _, name := range sizeOrder(table) {
+		a, err := model.NewArch(cfg.Teacher.Family, table[name], c, h, wd, classes)
+		if err != nil {
+			return &config.Error{Key: "teacher." + cfg.Teacher.Family + "." + name, Msg: err.Error()}
+		}
+		mark := " "
+		if selected[name] {
+			mark = "*"
+		}
+		n := a.NumParams()
+		if lo == 0 || n < lo {
+			lo = n
+		}
+		hi = max(hi, n)
+		fmt.Fprintf(tw, "%s %s\t%10s\t%s\n", mark, name, thousands(n), a)
+	}
+	sa, err := model.NewArch(cfg.Student.Family, cfg.Student.Model, c, h, wd, classes)
+	if err != nil {
+		return &config.Error{Key: "student.model", Msg: err.Error()}
+	}
+	fmt.Fprintf(tw, "  student\t%10s\t%s\n", thousands(sa.NumParams()), sa)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if lo > 0 {
+		fmt.Fprintf(w, "The teacher sizes span %.0f× in parameter count.\n", float64(hi)/float64(lo))
+	}
+	return nil
+}
+
+// sizeOrder lists size names for display: the conventional names in
+// increasing size (tiny … xlarge), then any others alphabetically.
+func sizeOrder(table map[string]config.ModelSpec) []string {
+	conventional := []string{"tiny", "small", "medium", "large", "xlarge"}
+	var out []string
+	for _, n := range conventional {
+		if _, ok := table[n]; ok {
+			out = append(out, n)
+		}
+	}
+	for _, n := range config.SortedNames(table) {
+		if !contains(conventional, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// thousands formats n with thousands separators, e.g. 1,682,954.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -1,0 +1,278 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kdcal/kdcal/internal/atomicfile"
+	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/model"
+	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/train"
+)
+
+func TestNewCmdTrainTeachers(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    TrainTeachersOptions
+		wantErr string
+	}{
+		{"defaults", nil, TrainTeachersOptions{}, ""},
+		{"sizes and seeds", []string{"--sizes", "small,large", "--seeds", "0,2"},
+			TrainTeachersOptions{Sizes: []string{"small", "large"}, Seeds: []int{0, 2}}, ""},
+		{"list sizes", []string{"--list-sizes"}, TrainTeachersOptions{ListSizes: true}, ""},
+		{"bad seed", []string{"--seeds", "x"}, TrainTeachersOptions{}, "invalid argument"},
+		{"positional", []string{"large"}, TrainTeachersOptions{}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *TrainTeachersOptions
+			cmd := NewCmdTrainTeachers(&Globals{}, func(o *TrainTeachersOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, *got, cmp.FilterPath(func(p cmp.Path) bool {
+				f := p.Last().String()
+				return f == ".G" || f == ".onEpoch"
+			}, cmp.Ignore())); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// syntheticConfig writes a config for a 2-epoch tiny-CNN study on the
+// synthetic set (16 features read as a 4×4 image) into dir.
+func syntheticConfig(t *testing.T, dir string, extra string) string {
+	t.Helper()
+	p := filepath.Join(dir, "study.yaml")
+	yaml := "name: t\nexperiments_dir: " + filepath.Join(dir, "exp") + "\nseeds: [0]\n" +
+		"data: {dataset: synthetic}\n" +
+		"teacher:\n  family: cnn\n  sizes: [tiny]\n  train: {epochs: 2, batch_size: 64}\n" + extra
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestTrainTeachersOutputs trains one teacher on the synthetic set and
+// checks every output file against the data it came from, then checks that
+// a rerun skips it.
+func TestTrainTeachersOutputs(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := syntheticConfig(t, dir, "")
+	code, _, stderr := run(t, "", nil, "train-teachers", "--config", cfgPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	step := filepath.Join(dir, "exp", "t", runstore.TeacherKey("tiny", 0))
+	cfg := config.Default()
+	cfg.Data.Dataset = "synthetic"
+	splits, err := data.Load(cfg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range []*data.Dataset{splits.Train, splits.Val, splits.Test} {
+		logits, rows, cols, err := npyfile.ReadMatrix(filepath.Join(step, runstore.LogitsFile(sp.Name)))
+		if err != nil || rows != sp.N || cols != sp.Classes || len(logits) != rows*cols {
+			t.Errorf("%s logits: %d×%d, err %v; want %d×%d", sp.Name, rows, cols, err, sp.N, sp.Classes)
+		}
+		labels, err := npyfile.ReadInts(filepath.Join(step, runstore.LabelsFile(sp.Name)))
+		if err != nil || !slices.Equal(labels, sp.Y) {
+			t.Errorf("%s labels differ from the split's (err %v)", sp.Name, err)
+		}
+		if sp.Name != runstore.SplitTest {
+			index, err := npyfile.ReadInts(filepath.Join(step, runstore.IndexFile(sp.Name)))
+			if err != nil || !slices.Equal(index, sp.Index) {
+				t.Errorf("%s index differs from the split's (err %v)", sp.Name, err)
+			}
+		}
+	}
+	var sum runstore.TeacherSummary
+	if err := atomicfile.ReadJSON(filepath.Join(step, runstore.SummaryFile), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Size != "tiny" || sum.Epochs != 2 || sum.Params != 4*9+4+8*4*9+8+8*32+32+32*4+4 || sum.Test.N != splits.Test.N {
+		t.Errorf("summary %+v", sum)
+	}
+	w, meta, err := model.Load(filepath.Join(step, runstore.ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Arch.NumParams() != sum.Params || meta.Dataset != "synthetic" || len(meta.Mean) != 1 || meta.Scale != 1 {
+		t.Errorf("model metadata %+v", meta)
+	}
+	for _, f := range []string{train.CheckpointFile, ProgressFile} {
+		if _, err := os.Stat(filepath.Join(step, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left in the finished step", f)
+		}
+	}
+	if lines := strings.Count(readFile(t, filepath.Join(step, runstore.MetricsLogFile)), "\n"); lines != 2 {
+		t.Errorf("metrics.jsonl has %d lines, want 2", lines)
+	}
+	checkWithPython(t, step, splits.Test)
+
+	code, _, stderr = run(t, "", nil, "train-teachers", "--config", cfgPath)
+	if code != 0 || !strings.Contains(stderr, "skip: done") {
+		t.Errorf("rerun: exit %d, stderr %q; want a skip", code, stderr)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const python = "/usr/bin/python3"
+
+// checkWithPython opens the step's .npy files with numpy (shapes and
+// dtypes) and, when torch is installed, loads model.safetensors into a
+// torch module (internal/model/testdata/torch_check.py parses the format by
+// hand) and checks that it reproduces the stored test logits to 1e-5.
+func checkWithPython(t *testing.T, step string, test *data.Dataset) {
+	t.Helper()
+	if err := exec.Command(python, "-c", "import numpy").Run(); err != nil {
+		t.Logf("skipping the numpy check: %s cannot import numpy", python)
+		return
+	}
+	script := `
+import sys, numpy as np
+d = sys.argv[1]
+for s in ("train", "val", "test"):
+    l = np.load(f"{d}/logits_{s}.npy"); y = np.load(f"{d}/labels_{s}.npy")
+    assert l.dtype == np.float32 and l.ndim == 2 and y.dtype == np.int64 and y.shape == (l.shape[0],), (s, l.dtype, l.shape, y.dtype, y.shape)
+    print(s, l.shape[0], l.shape[1], round(float((l.argmax(1) == y).mean()), 6))
+for s in ("train", "val"):
+    i = np.load(f"{d}/index_{s}.npy"); assert i.dtype == np.int64 and np.all(np.diff(i) > 0), s
+`
+	out, err := exec.Command(python, "-c", script, step).CombinedOutput()
+	if err != nil {
+		t.Fatalf("numpy could not read the outputs: %v\n%s", err, out)
+	}
+	t.Logf("numpy: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+		t.Logf("skipping the torch check: %s cannot import torch", python)
+		return
+	}
+	xp := filepath.Join(t.TempDir(), "x.npy")
+	if err := npyfile.WriteFloat32(xp, test.X, test.N, test.D); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(python, filepath.Join("..", "model", "testdata", "torch_check.py"),
+		filepath.Join(step, runstore.ModelFile), xp, filepath.Join(step, runstore.LogitsFile("test")), "1e-5").CombinedOutput()
+	if err != nil {
+		t.Fatalf("torch did not reproduce the test logits: %v\n%s", err, out)
+	}
+	t.Logf("torch: %s", strings.TrimSpace(string(out)))
+}
+
+// TestTrainTeachersInterruptResume cancels training after the first of two
+// epochs (as Ctrl-C does): the command exits 130 and leaves the work
+// directory; a rerun resumes it and writes the same logits as an
+// uninterrupted study.
+func TestTrainTeachersInterruptResume(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	cfgA, cfgB := syntheticConfig(t, dirA, ""), syntheticConfig(t, dirB, "")
+	if code, _, stderr := run(t, "", nil, "train-teachers", "--config", cfgB); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d: %s", code, stderr)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	g := NewGlobals(io.Discard, io.Discard, nil)
+	g.ConfigFile = cfgA
+	opts := &TrainTeachersOptions{G: g, onEpoch: func(_ string, r train.Record) {
+		if r.Epoch == 1 {
+			cancel()
+		}
+	}}
+	err := trainTeachersRun(ctx, opts)
+	if ExitCode(err) != ExitInterrupted {
+		t.Fatalf("interrupted run: error %v (exit %d), want exit %d", err, ExitCode(err), ExitInterrupted)
+	}
+	key := runstore.TeacherKey("tiny", 0)
+	work := filepath.Join(dirA, "exp", "t", key) + ".partial"
+	if _, err := os.Stat(filepath.Join(work, train.CheckpointFile)); err != nil {
+		t.Fatalf("no checkpoint left for the resume: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dirA, "exp", "t", key)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the interrupted teacher looks finished")
+	}
+
+	code, _, stderr := run(t, "", nil, "train-teachers", "--config", cfgA)
+	if code != 0 || !strings.Contains(stderr, "resumed from checkpoint") {
+		t.Fatalf("resume: exit %d, stderr %q", code, stderr)
+	}
+	for _, s := range []string{"train", "val", "test"} {
+		a := readFile(t, filepath.Join(dirA, "exp", "t", key, runstore.LogitsFile(s)))
+		b := readFile(t, filepath.Join(dirB, "exp", "t", key, runstore.LogitsFile(s)))
+		if a != b {
+			t.Errorf("%s logits of the resumed teacher differ from the uninterrupted one", s)
+		}
+	}
+}
+
+// TestTrainTeachersErrors covers an undefined size (a configuration error
+// listing the defined sizes) and a diverging teacher (exit 1, an error
+// naming size, seed and epoch with a hint, and nothing published).
+func TestTrainTeachersErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := syntheticConfig(t, dir, "")
+	code, _, stderr := run(t, "", nil, "train-teachers", "--config", cfgPath, "--sizes", "huge")
+	if code != ExitConfig || !strings.Contains(stderr, `size "huge" is not defined in teacher.cnn; defined sizes: large, medium, small, tiny, xlarge`) {
+		t.Errorf("undefined size: exit %d, stderr %q", code, stderr)
+	}
+
+	code, _, stderr = run(t, "", nil, "train-teachers", "--config", cfgPath,
+		"--set", "teacher.train.optimizer=sgd", "--set", "teacher.train.lr=1e4", "--set", "teacher.train.schedule=constant")
+	if code != ExitFailure || !strings.Contains(stderr, "kdcal: teacher tiny seed 0: ") ||
+		!strings.Contains(stderr, "at epoch 1 step") || !strings.Contains(stderr, "; lower teacher.train.lr (now 10000) or check the data") {
+		t.Errorf("diverging teacher: exit %d, stderr %q", code, stderr)
+	}
+	key := runstore.TeacherKey("tiny", 0)
+	if _, err := os.Stat(filepath.Join(dir, "exp", "t", key)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the diverged teacher was published")
+	}
+	var m runstore.Manifest
+	if err := atomicfile.ReadJSON(filepath.Join(dir, "exp", "t", key)+".partial/manifest.json", &m); err != nil || m.Status != runstore.StatusFailed {
+		t.Errorf("work manifest status %q (err %v), want failed", m.Status, err)
+	}
+}
+
+func TestListSizes(t *testing.T) {
+	code, out, stderr := run(t, "", nil, "train-teachers", "--list-sizes", "--sizes", "tiny,large")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"family cnn, input 1×28×28", "* tiny         13,242", "  medium      206,922",
+		"* large       421,642", "xlarge    1,682,954", "student      50,890", "span 127×"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--list-sizes output lacks %q:\n%s", want, out)
+		}
+	}
+}

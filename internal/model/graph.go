@@ -1,0 +1,167 @@
+package model
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	_ "github.com/kdcal/kdcal/internal/blasopt" // -tags openblas switches gorgonia to OpenBLAS
+	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/fastconv"
+)
+
+// Graph is the forward graph of an architecture for a fixed batch size.
+type Graph struct {
+	G      *G.ExprGraph
+	X      *G.Node // input: (BS, C, H, W) for a CNN, (BS, C·H·W) for an MLP
+	Logits *G.Node // (BS, Classes)
+	Params G.Nodes // parameter nodes in Arch.Params order, bound to the Weights' tensors
+	BS     int
+}
+
+// Build adds the forward pass of w's architecture for batches of bs
+// examples to g. The parameter nodes are bound to w's tensors, so any number
+// of graphs (a training graph, an evaluation graph with another batch size)
+// share one set of weights.
+func Build(g *G.ExprGraph, w *Weights, bs int) (*Graph, error) {
+	a := w.Arch
+	gr := &Graph{G: g, BS: bs}
+	for i, p := range w.Params {
+		gr.Params = append(gr.Params, G.NewTensor(g, w.Dtype, len(p.Shape), G.WithShape(p.Shape...),
+			G.WithName(p.Name), G.WithValue(w.T[i])))
+	}
+	var (
+		h   *G.Node
+		err error
+	)
+	if a.Family == config.FamilyCNN {
+		gr.X = G.NewTensor(g, w.Dtype, 4, G.WithShape(bs, a.C, a.H, a.W), G.WithName("x"))
+		h = gr.X
+		for i := range a.Spec.Conv {
+			if h, err = convStage(h, gr.Params[2*i], gr.Params[2*i+1]); err != nil {
+				return nil, fmt.Errorf("model: conv stage %d: %w", i, err)
+			}
+		}
+		c, fh, fw := a.featureShape()
+		if h, err = G.Reshape(h, tensor.Shape{bs, c * fh * fw}); err != nil {
+			return nil, fmt.Errorf("model: flatten: %w", err)
+		}
+	} else {
+		gr.X = G.NewMatrix(g, w.Dtype, G.WithShape(bs, a.D()), G.WithName("x"))
+		h = gr.X
+	}
+	first := 2 * len(a.Spec.Conv)
+	for i := range a.Spec.Hidden {
+		if h, err = dense(h, gr.Params[first+2*i], gr.Params[first+2*i+1], true); err != nil {
+			return nil, fmt.Errorf("model: dense layer %d: %w", i, err)
+		}
+	}
+	n := len(gr.Params)
+	if gr.Logits, err = dense(h, gr.Params[n-2], gr.Params[n-1], false); err != nil {
+		return nil, fmt.Errorf("model: output layer: %w", err)
+	}
+	return gr, nil
+}
+
+// convStage is one CNN stage on NCHW input:
+//
+//	MaxPool2×2,stride 2(ReLU(Conv3×3,stride 1,pad 1(x; w) + b))
+//
+// with w (out, in, 3, 3) and b (1, out, 1, 1). Every conv stage is built
+// here, so a faster fused implementation replaces it in one place.
+func convStage(x, w, b *G.Node) (*G.Node, error) {
+	if x.Dtype() == tensor.Float32 {
+		// The fused op (same values and gradients, ~7× faster with OpenBLAS and
+		// ~50× less allocation per step); gorgonia's ops below serve float64,
+		// which the gradient checks use.
+		return fastconv.Stage(x, w, b)
+	}
+	c, err := G.Conv2d(x, w, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
+	if err != nil {
+		return nil, err
+	}
+	if c, err = G.BroadcastAdd(c, b, nil, []byte{0, 2, 3}); err != nil {
+		return nil, err
+	}
+	if c, err = G.Rectify(c); err != nil {
+		return nil, err
+	}
+	return G.MaxPool2D(c, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+}
+
+// dense is one fully connected layer, x·w + b with w (in, out) and b
+// (1, out), followed by a ReLU when relu is set. Every dense layer is built
+// here.
+func dense(x, w, b *G.Node, relu bool) (*G.Node, error) {
+	h, err := G.Mul(x, w)
+	if err != nil {
+		return nil, err
+	}
+	if h, err = G.BroadcastAdd(h, b, nil, []byte{0}); err != nil {
+		return nil, err
+	}
+	if relu {
+		return G.Rectify(h)
+	}
+	return h, nil
+}
+
+// Evaluator computes logits in batches on a forward-only graph that shares
+// a Weights' tensors: it sees every in-place update of the weights and never
+// touches gradients. It is not safe for concurrent use.
+type Evaluator struct {
+	w   *Weights
+	gr  *Graph
+	vm  G.VM
+	xt  *tensor.Dense
+	buf []float32
+}
+
+// NewEvaluator builds an evaluation graph for Float32 weights with batches
+// of bs examples.
+func NewEvaluator(w *Weights, bs int) (*Evaluator, error) {
+	if w.Dtype != tensor.Float32 {
+		panic("model: Evaluator needs Float32 weights")
+	}
+	gr, err := Build(G.NewGraph(), w, bs)
+	if err != nil {
+		return nil, err
+	}
+	e := &Evaluator{w: w, gr: gr, buf: make([]float32, bs*w.Arch.D())}
+	e.xt = tensor.New(tensor.WithShape(gr.X.Shape()...), tensor.WithBacking(e.buf))
+	if err := G.Let(gr.X, e.xt); err != nil {
+		return nil, fmt.Errorf("model: bind input: %w", err)
+	}
+	e.vm = G.NewTapeMachine(gr.G)
+	return e, nil
+}
+
+// Logits writes the logits of the n examples in x (n × C·H·W, row-major) to
+// dst (n × Classes, allocated when nil or too short) in the same order and
+// returns it. The last batch is zero-padded; padded rows are discarded.
+func (e *Evaluator) Logits(dst, x []float32, n int) ([]float32, error) {
+	d, k, bs := e.w.Arch.D(), e.w.Arch.Classes, e.gr.BS
+	if len(x) != n*d {
+		panic("model: Logits input length is not n·D")
+	}
+	if len(dst) < n*k {
+		dst = make([]float32, n*k)
+	}
+	for off := 0; off < n; off += bs {
+		m := min(bs, n-off)
+		copy(e.buf, x[off*d:(off+m)*d])
+		clear(e.buf[m*d:])
+		if err := e.vm.RunAll(); err != nil {
+			e.vm.Reset()
+			return nil, fmt.Errorf("model: forward pass: %w", err)
+		}
+		out := e.gr.Logits.Value().Data().([]float32)
+		copy(dst[off*k:(off+m)*k], out[:m*k])
+		e.vm.Reset()
+	}
+	return dst[:n*k], nil
+}
+
+// Close releases the evaluation VM.
+func (e *Evaluator) Close() { e.vm.Close() }

@@ -1,0 +1,117 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+)
+
+// Weights holds the parameter tensors of one architecture, in Arch.Params
+// order. Graphs built from it bind these tensors (they do not copy them).
+type Weights struct {
+	Arch   Arch
+	Dtype  tensor.Dtype // tensor.Float32 for training; Float64 for gradient checks
+	Params []Param
+	T      []*tensor.Dense
+}
+
+// NewWeights allocates zeroed parameter tensors of dtype dt (Float32 or Float64).
+func NewWeights(a Arch, dt tensor.Dtype) *Weights {
+	if dt != tensor.Float32 && dt != tensor.Float64 {
+		panic("model: weights must be Float32 or Float64")
+	}
+	w := &Weights{Arch: a, Dtype: dt, Params: a.Params()}
+	for _, p := range w.Params {
+		w.T = append(w.T, tensor.New(tensor.Of(dt), tensor.WithShape(p.Shape...)))
+	}
+	return w
+}
+
+// Init draws every weight tensor, in Params order and row-major within a
+// tensor, from rng; biases are zero. Layers followed by a ReLU use He
+// (Kaiming) uniform initialisation, U(−√(6/fan_in), √(6/fan_in)) (He et al.
+// 2015, "Delving deep into rectifiers"); the output layer uses Glorot
+// uniform, U(−√(6/(fan_in+fan_out)), +) (Glorot & Bengio 2010). Values are
+// drawn in float64 and rounded, so the same rng state gives the same
+// weights on every machine.
+func (w *Weights) Init(rng *rand.Rand) {
+	for i, p := range w.Params {
+		var bound float64
+		switch {
+		case p.Kind == ConvBias || p.Kind == DenseBias:
+			bound = 0
+		case p.Output:
+			bound = math.Sqrt(6 / float64(p.FanIn+p.FanOut))
+		default:
+			bound = math.Sqrt(6 / float64(p.FanIn))
+		}
+		switch d := w.T[i].Data().(type) {
+		case []float32:
+			for j := range d {
+				d[j] = float32(bound * (2*rng.Float64() - 1))
+			}
+		case []float64:
+			for j := range d {
+				d[j] = bound * (2*rng.Float64() - 1)
+			}
+		}
+	}
+}
+
+// Float32s returns the backing array of parameter i (Float32 weights only).
+func (w *Weights) Float32s(i int) []float32 { return w.T[i].Data().([]float32) }
+
+// CopyFrom copies the values of o into w's tensors in place (so graphs bound
+// to w see them). The architectures must match.
+func (w *Weights) CopyFrom(o *Weights) error {
+	if len(o.T) != len(w.T) {
+		return fmt.Errorf("model: cannot copy %d parameter tensors into %d", len(o.T), len(w.T))
+	}
+	for i := range w.T {
+		if !w.T[i].Shape().Eq(o.T[i].Shape()) || w.T[i].Dtype() != o.T[i].Dtype() {
+			return fmt.Errorf("model: parameter %s is %v %v, not %v %v", w.Params[i].Name,
+				o.T[i].Dtype(), o.T[i].Shape(), w.T[i].Dtype(), w.T[i].Shape())
+		}
+		if err := tensor.Copy(w.T[i], o.T[i]); err != nil {
+			return fmt.Errorf("model: copy %s: %w", w.Params[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// Flat returns all parameters as one float64 vector in Params order.
+func (w *Weights) Flat() []float64 {
+	var out []float64
+	for _, t := range w.T {
+		switch d := t.Data().(type) {
+		case []float32:
+			for _, v := range d {
+				out = append(out, float64(v))
+			}
+		case []float64:
+			out = append(out, d...)
+		}
+	}
+	return out
+}
+
+// SetFlat sets all parameters from a vector laid out as Flat returns it.
+func (w *Weights) SetFlat(x []float64) {
+	k := 0
+	for _, t := range w.T {
+		switch d := t.Data().(type) {
+		case []float32:
+			for j := range d {
+				d[j] = float32(x[k])
+				k++
+			}
+		case []float64:
+			k += copy(d, x[k:])
+		}
+	}
+	if k != len(x) {
+		panic("model: SetFlat length mismatch")
+	}
+}

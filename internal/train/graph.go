@@ -1,0 +1,219 @@
+package train
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/kdcal/kdcal/internal/model"
+)
+
+// logSoftmax returns the row-wise log softmax of x (N, C) computed with the
+// max shift, z = x − max_k x_k, log softmax(x) = z − log Σ_k exp z_k, which
+// neither overflows nor underflows to −Inf for the largest entry. (gorgonia's
+// LogSoftMax starts every row's max search at the tensor's first element,
+// which gives +Inf for rows far below it.)
+func logSoftmax(x *G.Node) (*G.Node, error) {
+	n := x.Shape()[0]
+	mx, err := G.Max(x, 1)
+	if err != nil {
+		return nil, err
+	}
+	if mx, err = G.Reshape(mx, tensor.Shape{n, 1}); err != nil {
+		return nil, err
+	}
+	z, err := G.BroadcastSub(x, mx, nil, []byte{1})
+	if err != nil {
+		return nil, err
+	}
+	e, err := G.Exp(z)
+	if err != nil {
+		return nil, err
+	}
+	s, err := G.Sum(e, 1)
+	if err != nil {
+		return nil, err
+	}
+	lse, err := G.Log(s)
+	if err != nil {
+		return nil, err
+	}
+	if lse, err = G.Reshape(lse, tensor.Shape{n, 1}); err != nil {
+		return nil, err
+	}
+	return G.BroadcastSub(z, lse, nil, []byte{1})
+}
+
+// weightedXent returns −Σ_ik w_ik·logp_ik: the batch cross-entropy when w
+// holds each valid row's target distribution times its row weight.
+func weightedXent(logp, w *G.Node) (*G.Node, error) {
+	p, err := G.HadamardProd(logp, w)
+	if err != nil {
+		return nil, err
+	}
+	s, err := G.Sum(p)
+	if err != nil {
+		return nil, err
+	}
+	return G.Neg(s)
+}
+
+// lossGraph is a model's forward graph plus the training loss for a fixed
+// batch size. Inputs are bound once (Let) to tensors whose backing arrays
+// are refilled for every batch.
+type lossGraph struct {
+	*model.Graph
+	d, c   int
+	xt     *tensor.Dense // (bs, input...) inputs
+	yt     *tensor.Dense // (bs, C) CE targets × row weight × w_ce; nil without a CE term
+	pt     *tensor.Dense // (bs, C) KD targets × row weight × w_kd·τ²; nil without a KD term
+	ce, kd *G.Node       // the two loss terms (either may be nil)
+	loss   *G.Node
+	// negLogits is −logits as a terminal node. The tape machine lets a
+	// node's last consumer overwrite its buffer in place, so after a run the
+	// logits node itself may hold a log-softmax or a scaled copy; a node that
+	// nothing consumes is never overwritten.
+	negLogits *G.Node
+	// negLoss and negKD are −loss and −(KD term), terminal for the same reason.
+	negLoss, negKD *G.Node
+	vm             G.VM
+}
+
+// lossSpec says which terms the loss has.
+type lossSpec struct {
+	ce  bool    // include the cross-entropy term
+	kd  bool    // include the KD term
+	tau float64 // KD temperature
+}
+
+// newLossGraph builds the loss graph for weights w and batch size bs. With
+// grad, the VM also computes the gradients of every parameter (which
+// accumulate into the parameters' dual values until the optimizer zeroes
+// them).
+func newLossGraph(w *model.Weights, bs int, ls lossSpec, grad bool) (*lossGraph, error) {
+	if !ls.ce && !ls.kd {
+		panic("train: loss without terms")
+	}
+	g := G.NewGraph()
+	mg, err := model.Build(g, w, bs)
+	if err != nil {
+		return nil, err
+	}
+	lg := &lossGraph{Graph: mg, d: w.Arch.D(), c: w.Arch.Classes}
+	dt := w.Dtype
+	lg.xt = tensor.New(tensor.Of(dt), tensor.WithShape(mg.X.Shape()...))
+	if err := G.Let(mg.X, lg.xt); err != nil {
+		return nil, err
+	}
+	var terms []*G.Node
+	if ls.ce {
+		y := G.NewMatrix(g, dt, G.WithShape(bs, lg.c), G.WithName("y"))
+		lg.yt = tensor.New(tensor.Of(dt), tensor.WithShape(bs, lg.c))
+		if err := G.Let(y, lg.yt); err != nil {
+			return nil, err
+		}
+		logp, err := logSoftmax(mg.Logits)
+		if err != nil {
+			return nil, fmt.Errorf("train: log-softmax: %w", err)
+		}
+		if lg.ce, err = weightedXent(logp, y); err != nil {
+			return nil, fmt.Errorf("train: cross-entropy: %w", err)
+		}
+		terms = append(terms, lg.ce)
+	}
+	if ls.kd {
+		p := G.NewMatrix(g, dt, G.WithShape(bs, lg.c), G.WithName("p_teacher"))
+		lg.pt = tensor.New(tensor.Of(dt), tensor.WithShape(bs, lg.c))
+		if err := G.Let(p, lg.pt); err != nil {
+			return nil, err
+		}
+		s := mg.Logits
+		if ls.tau != 1 {
+			inv := G.NewConstant(1 / ls.tau)
+			if dt == tensor.Float32 {
+				inv = G.NewConstant(float32(1 / ls.tau))
+			}
+			if s, err = G.HadamardProd(s, inv); err != nil {
+				return nil, fmt.Errorf("train: logits/τ: %w", err)
+			}
+		}
+		logq, err := logSoftmax(s)
+		if err != nil {
+			return nil, fmt.Errorf("train: log-softmax: %w", err)
+		}
+		if lg.kd, err = weightedXent(logq, p); err != nil {
+			return nil, fmt.Errorf("train: KD term: %w", err)
+		}
+		terms = append(terms, lg.kd)
+	}
+	if lg.negLogits, err = G.Neg(mg.Logits); err != nil {
+		return nil, err
+	}
+	lg.loss = terms[0]
+	if len(terms) == 2 {
+		if lg.loss, err = G.Add(terms[0], terms[1]); err != nil {
+			return nil, err
+		}
+	}
+	if lg.negLoss, err = G.Neg(lg.loss); err != nil {
+		return nil, err
+	}
+	if lg.kd != nil {
+		if lg.negKD, err = G.Neg(lg.kd); err != nil {
+			return nil, err
+		}
+	}
+	if grad {
+		if _, err := G.Grad(lg.loss, mg.Params...); err != nil {
+			return nil, fmt.Errorf("train: gradient graph: %w", err)
+		}
+		lg.vm = G.NewTapeMachine(g, G.BindDualValues(mg.Params...))
+	} else {
+		lg.vm = G.NewTapeMachine(g)
+	}
+	return lg, nil
+}
+
+// run executes the graph once and returns the loss. Call reset before the
+// next run.
+func (lg *lossGraph) run() (float64, error) {
+	if err := lg.vm.RunAll(); err != nil {
+		return 0, err
+	}
+	return -scalar(lg.negLoss.Value()), nil
+}
+
+// kdTerm returns the last run's KD term (cross-entropy form, weighted).
+func (lg *lossGraph) kdTerm() float64 { return -scalar(lg.negKD.Value()) }
+
+func (lg *lossGraph) reset() { lg.vm.Reset() }
+
+// close releases the VM.
+func (lg *lossGraph) close() { lg.vm.Close() }
+
+// logits returns the last run's logits as float64 (bs × C).
+func (lg *lossGraph) logits(dst []float64) []float64 {
+	dst = dst[:0]
+	switch d := lg.negLogits.Value().Data().(type) {
+	case []float32:
+		for _, v := range d {
+			dst = append(dst, -float64(v))
+		}
+	case []float64:
+		for _, v := range d {
+			dst = append(dst, -v)
+		}
+	}
+	return dst
+}
+
+func scalar(v G.Value) float64 {
+	switch x := v.Data().(type) {
+	case float32:
+		return float64(x)
+	case float64:
+		return x
+	}
+	panic(fmt.Sprintf("train: loss is %T, not a scalar", v.Data()))
+}
