@@ -1,8 +1,30 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
 	"github.com/spf13/cobra"
+
+	"github.com/kdcal/kdcal/internal/atomicfile"
+	"github.com/kdcal/kdcal/internal/calibrate"
+	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/metrics"
+	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/runstore"
 )
+
+func init() { registerStep(plan.StageCalibration, calibrationStep) }
 
 // CalibrateOptions are the inputs of `kdcal calibrate`.
 type CalibrateOptions struct {
@@ -10,6 +32,8 @@ type CalibrateOptions struct {
 	Methods []string
 	Teacher string
 	Seeds   []int
+	Force   bool // refit finished steps
+	Bins    int  // bins of the binned metrics (0: calibration.bins)
 	// Anyone's logits mode.
 	ValLogits, ValLabels   string
 	TestLogits, TestLabels string
@@ -22,22 +46,510 @@ func NewCmdCalibrate(g *Globals, runF func(*CalibrateOptions) error) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "calibrate",
 		Short: "Fit post-hoc calibrators on validation logits (of the experiment's teachers or any .npy)",
-		Args:  cobra.NoArgs,
+		Long: `Fit post-hoc calibrators on validation logits and report every metric before and after
+on the validation and test splits. Methods (` + strings.Join(calibrate.Methods(), ", ") + `):
+none (identity), temp (temperature scaling: T minimises validation NLL, safeguarded Newton on
+log T to |Δ log T| < 1e-10), vector and matrix scaling (LBFGS; matrix with calibration.matrix_l2
+on the off-diagonal and bias), hist (histogram binning of the top-label confidence,
+calibration.hist_bins bins) and isotonic (pool-adjacent-violators on the top-label confidence).
+
+Metrics are fractions: accuracy; nll (nats); brier (Σ_k (p_k − 1[y=k])², mean over examples);
+ece and mce (top-label, --bins equal-width bins (lo, hi], the first also takes 0, as Guo et
+al. 2017); ece_em (equal-mass bins); cw_ece (classwise, equal-width bins).
+
+Experiment mode (default): for each method × teacher size × seed, read the teacher's
+val/test logits from teachers/<size>/seed-<n>/ and write calibration/<method>/<size>/seed-<n>/
+with params.json (the fitted calibrator), metrics.json (before/after metrics and
+reliability bins) and reliability_{val,test}_{before,after}.csv (lo,hi,count,accuracy,
+confidence). Finished steps are skipped unless --force. Prints a table (--json: a JSON array).
+
+Anyone's logits (--val-logits): calibrate logits from any framework. Logits are N×C
+float32/float64 .npy, labels N int32/int64 .npy (numpy.save). Fits on the validation pair,
+evaluates on it and on the optional test pair, prints a table or, with --json, one JSON
+object {method, params, fit, bins, val: {before, after, reliability_before,
+reliability_after}, test: {...}}; with several methods, a JSON array of such objects in
+--method order. Nothing is written to disk.`,
+		Example: `  kdcal calibrate --config configs/quick.yaml
+  kdcal calibrate --method temp,vector --teacher large --seeds 0
+  kdcal calibrate --method temp --val-logits val.npy --val-labels val_y.npy \
+      --test-logits test.npy --test-labels test_y.npy --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)
 			}
-			return &NotYetError{What: "calibrate (calibration and metrics, issue #4)"}
+			return calibrateRun(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&opts.Methods, "method", nil, "calibration methods, e.g. temp or temp,vector (default: calibration.methods)")
-	f.StringVar(&opts.Teacher, "teacher", "all", "teacher size to calibrate, or all")
+	f.StringSliceVar(&opts.Methods, "method", nil, "calibration methods, e.g. temp or temp,vector: "+strings.Join(calibrate.Methods(), ", ")+" (default: calibration.methods)")
+	f.StringVar(&opts.Teacher, "teacher", "all", "teacher size(s) to calibrate, e.g. large or small,large, or all (teacher.sizes)")
 	f.IntSliceVar(&opts.Seeds, "seeds", nil, "seeds (default: seeds)")
+	f.BoolVar(&opts.Force, "force", false, "refit calibrations that are already done")
+	f.IntVar(&opts.Bins, "bins", 0, "equal-width bins of ece, mce, cw_ece and reliability diagrams (default: calibration.bins)")
 	f.StringVar(&opts.ValLogits, "val-logits", "", "validation logits .npy (N×C float32/float64): calibrate anyone's logits")
 	f.StringVar(&opts.ValLabels, "val-labels", "", "validation labels .npy (N int32/int64)")
 	f.StringVar(&opts.TestLogits, "test-logits", "", "test logits .npy to evaluate the fitted calibrator on")
 	f.StringVar(&opts.TestLabels, "test-labels", "", "test labels .npy")
-	f.BoolVar(&opts.JSON, "json", false, "print one JSON object instead of a table")
+	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of a table")
 	return cmd
+}
+
+// anyones reports whether the options select the anyone's-logits mode.
+func (o *CalibrateOptions) anyones() bool {
+	return o.ValLogits != "" || o.ValLabels != "" || o.TestLogits != "" || o.TestLabels != ""
+}
+
+// verifyCalibrateOptions checks the flags that need no configuration.
+func verifyCalibrateOptions(o *CalibrateOptions) error {
+	for _, m := range o.Methods {
+		if !slices.Contains(calibrate.Methods(), m) {
+			return usageErrorf("--method %q: use one of %s", m, strings.Join(calibrate.Methods(), ", "))
+		}
+	}
+	if o.Bins < 0 {
+		return usageErrorf("--bins %d: use a positive number of bins (e.g. 15)", o.Bins)
+	}
+	if !o.anyones() {
+		return nil
+	}
+	switch {
+	case o.ValLogits == "" || o.ValLabels == "":
+		return usageErrorf("calibrating .npy logits needs both --val-logits and --val-labels")
+	case (o.TestLogits == "") != (o.TestLabels == ""):
+		return usageErrorf("--test-logits and --test-labels go together: give both or neither")
+	case o.Teacher != "all" || o.Seeds != nil || o.Force:
+		return usageErrorf("--teacher, --seeds and --force select the experiment's teachers; they cannot be combined with --val-logits")
+	}
+	return nil
+}
+
+func calibrateRun(ctx context.Context, opts *CalibrateOptions) error {
+	if err := verifyCalibrateOptions(opts); err != nil {
+		return err
+	}
+	var ov []Override
+	if opts.Bins > 0 {
+		ov = append(ov, Override{Key: "calibration.bins", Value: strconv.Itoa(opts.Bins), Flag: "bins"})
+	}
+	if opts.anyones() {
+		cfg, err := opts.G.LoadConfig(ov...)
+		if err != nil {
+			return err
+		}
+		return calibrateLogits(ctx, opts, cfg, methodsOf(opts, cfg))
+	}
+	if len(opts.Seeds) > 0 {
+		ov = append(ov, Override{Key: "seeds", Value: intList(opts.Seeds), Flag: "seeds"})
+	}
+	// --teacher becomes teacher.sizes, so that the plan holds the teachers' steps.
+	cfg, err := opts.G.LoadConfig(ov...)
+	if err != nil {
+		return err
+	}
+	sizes, err := teacherSizes(opts.Teacher, cfg)
+	if err != nil {
+		return err
+	}
+	if opts.Teacher != "all" {
+		ov = append(ov, Override{Key: "teacher.sizes", Value: stringList(sizes), Flag: "teacher"})
+	}
+	env, err := opts.G.NewEnv(ov...)
+	if err != nil {
+		return err
+	}
+	return calibrateExperiment(ctx, opts, env, methodsOf(opts, env.Cfg))
+}
+
+// methodsOf returns --method, or calibration.methods, without duplicates.
+func methodsOf(opts *CalibrateOptions, cfg *config.Config) []string {
+	ms := opts.Methods
+	if len(ms) == 0 {
+		ms = cfg.Calibration.Methods
+	}
+	var out []string
+	for _, m := range ms {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// teacherSizes resolves --teacher: all → teacher.sizes; otherwise a comma
+// list of sizes defined in the teacher family's size table.
+func teacherSizes(flag string, cfg *config.Config) ([]string, error) {
+	if flag == "all" {
+		return cfg.Teacher.Sizes, nil
+	}
+	var sizes []string
+	for _, s := range strings.Split(flag, ",") {
+		s = strings.TrimSpace(s)
+		if _, ok := cfg.Teacher.Spec(s); !ok {
+			return nil, usageErrorf("--teacher %q: use all or one of the defined %s sizes: %s",
+				s, cfg.Teacher.Family, strings.Join(config.SortedNames(cfg.Teacher.Table()), ", "))
+		}
+		if !slices.Contains(sizes, s) {
+			sizes = append(sizes, s)
+		}
+	}
+	return sizes, nil
+}
+
+// loadSplit reads a logits/labels pair and checks that they fit together.
+// Errors are *npyfile.Error naming the offending file (exit code 4).
+func loadSplit(logitsPath, labelsPath string) (calibrate.Split, error) {
+	z, n, c, err := npyfile.ReadMatrix(logitsPath)
+	if err != nil {
+		return calibrate.Split{}, err
+	}
+	if c < 2 {
+		return calibrate.Split{}, &npyfile.Error{Path: logitsPath, Msg: fmt.Sprintf("has %d column; calibration needs logits of at least 2 classes (N×C)", c)}
+	}
+	y, err := npyfile.ReadInts(labelsPath)
+	if err != nil {
+		return calibrate.Split{}, err
+	}
+	if len(y) != n {
+		return calibrate.Split{}, &npyfile.Error{Path: labelsPath, Msg: fmt.Sprintf("has %d labels, but %s has %d rows of logits", len(y), logitsPath, n)}
+	}
+	for i, v := range y {
+		if v < 0 || v >= c {
+			return calibrate.Split{}, &npyfile.Error{Path: labelsPath, Msg: fmt.Sprintf("label %d at index %d is outside [0, %d): %s has %d classes", v, i, c, logitsPath, c)}
+		}
+	}
+	return calibrate.Split{Logits: z, Labels: y, C: c}, nil
+}
+
+// loadSplits reads a validation and an optional test pair with the same C.
+func loadSplits(valLogits, valLabels, testLogits, testLabels string) (calibrate.Split, *calibrate.Split, error) {
+	val, err := loadSplit(valLogits, valLabels)
+	if err != nil || testLogits == "" {
+		return val, nil, err
+	}
+	test, err := loadSplit(testLogits, testLabels)
+	if err != nil {
+		return val, nil, err
+	}
+	if test.C != val.C {
+		return val, nil, &npyfile.Error{Path: testLogits, Msg: fmt.Sprintf("has %d classes, but %s has %d", test.C, valLogits, val.C)}
+	}
+	return val, &test, nil
+}
+
+// fit runs one method and warns when the fit did not converge.
+func fit(g *Globals, cfg *config.Config, method string, val calibrate.Split, test *calibrate.Split, where string) (calibrate.Calibrator, runstore.CalibrationResult, error) {
+	cal, res, err := calibrate.Run(method, calibrate.OptionsFrom(cfg.Calibration), val, test, cfg.Calibration.Bins)
+	if err != nil {
+		return nil, res, fmt.Errorf("%s: %s: %w", where, method, err)
+	}
+	if conv, _ := res.Fit["converged"].(bool); !conv {
+		g.Log.Warn("fit did not converge", "method", method, "on", where, "status", res.Fit["status"], "note", res.Fit["note"])
+	}
+	return cal, res, nil
+}
+
+func calibrateLogits(ctx context.Context, opts *CalibrateOptions, cfg *config.Config, methods []string) error {
+	val, test, err := loadSplits(opts.ValLogits, opts.ValLabels, opts.TestLogits, opts.TestLabels)
+	if err != nil {
+		return err
+	}
+	var results []runstore.CalibrationResult
+	for _, m := range methods {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, res, err := fit(opts.G, cfg, m, val, test, opts.ValLogits)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	if opts.JSON {
+		if len(results) == 1 {
+			return printJSON(opts.G.Out, results[0])
+		}
+		return printJSON(opts.G.Out, results)
+	}
+	for i, res := range results {
+		if i > 0 {
+			fmt.Fprintln(opts.G.Out)
+		}
+		printResultTable(opts.G.Out, res)
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := jsonBytes(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// jsonBytes is indented JSON with a trailing newline and "<", ">", "&" left
+// as they are (the fit criterion reads "|Δ log T| < 1e-10").
+func jsonBytes(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// printResultTable prints one method's metrics before and after, per split.
+func printResultTable(w io.Writer, res runstore.CalibrationResult) {
+	fmt.Fprintf(w, "method %s: %s\n", res.Method, paramSummary(res))
+	fmt.Fprintf(w, "fit: %s\n", fitSummary(res))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "metric\tval before\tval after\t")
+	if res.Test != nil {
+		fmt.Fprint(tw, "test before\ttest after\t")
+	}
+	fmt.Fprintln(tw)
+	for _, m := range summaryFields {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t", m.name, m.get(res.Val.Before), m.get(res.Val.After))
+		if res.Test != nil {
+			fmt.Fprintf(tw, "%.4f\t%.4f\t", m.get(res.Test.Before), m.get(res.Test.After))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	n := fmt.Sprintf("val N=%d", res.Val.Before.N)
+	if res.Test != nil {
+		n += fmt.Sprintf(", test N=%d", res.Test.Before.N)
+	}
+	fmt.Fprintf(w, "(%s; ece/mce/cw_ece: %d equal-width bins, ece_em: %d equal-mass bins; fractions, nll in nats)\n",
+		n, res.Bins, res.Bins)
+}
+
+var summaryFields = []struct {
+	name string
+	get  func(metrics.Summary) float64
+}{
+	{"accuracy", func(s metrics.Summary) float64 { return s.Accuracy }},
+	{"nll", func(s metrics.Summary) float64 { return s.NLL }},
+	{"brier", func(s metrics.Summary) float64 { return s.Brier }},
+	{"ece", func(s metrics.Summary) float64 { return s.ECE }},
+	{"mce", func(s metrics.Summary) float64 { return s.MCE }},
+	{"ece_em", func(s metrics.Summary) float64 { return s.ECEEM }},
+	{"cw_ece", func(s metrics.Summary) float64 { return s.CWECE }},
+}
+
+// paramSummary describes the fitted parameters in a few words.
+func paramSummary(res runstore.CalibrationResult) string {
+	p := res.Params
+	switch res.Method {
+	case "temp":
+		return fmt.Sprintf("T=%.4f", p["temperature"])
+	case "vector":
+		return "scale " + rangeOf(p["scale"]) + ", bias " + rangeOf(p["bias"])
+	case "matrix":
+		return fmt.Sprintf("%v×%v weights, bias %s, l2 %v", p["classes"], p["classes"], rangeOf(p["bias"]), p["l2"])
+	case "hist":
+		return fmt.Sprintf("%v bins", p["bins"])
+	case "isotonic":
+		if x, ok := p["x"].([]any); ok {
+			return fmt.Sprintf("%d breakpoints", len(x))
+		}
+	}
+	return "-"
+}
+
+// rangeOf formats the range of a JSON number array as "[lo, hi]".
+func rangeOf(v any) string {
+	xs, _ := v.([]any)
+	var lo, hi float64
+	for i, x := range xs {
+		f, _ := x.(float64)
+		if i == 0 || f < lo {
+			lo = f
+		}
+		if i == 0 || f > hi {
+			hi = f
+		}
+	}
+	return fmt.Sprintf("[%.3g, %.3g]", lo, hi)
+}
+
+func fitSummary(res runstore.CalibrationResult) string {
+	f := res.Fit
+	s := fmt.Sprintf("%v, %v iterations, %v passes, converged %v, val NLL %.4f → %.4f",
+		f["optimizer"], f["iterations"], f["evaluations"], f["converged"], f["nll_before"], f["nll_after"])
+	if note, _ := f["note"].(string); note != "" {
+		s += " (" + note + ")"
+	}
+	return s
+}
+
+// calibRow is one line of experiment mode's output.
+type calibRow struct {
+	Key    string                     `json:"key"`
+	Method string                     `json:"method"`
+	Size   string                     `json:"size"`
+	Seed   int                        `json:"seed"`
+	Status string                     `json:"status"` // fitted | done (skipped)
+	Result runstore.CalibrationResult `json:"result"`
+}
+
+func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *StepEnv, methods []string) error {
+	g := opts.G
+	var steps []plan.Step
+	for _, m := range methods {
+		for _, size := range env.Cfg.Teacher.Sizes {
+			for _, seed := range env.Cfg.Seeds {
+				steps = append(steps, plan.Step{
+					Key: runstore.CalibrationKey(m, size, seed), Stage: plan.StageCalibration,
+					Hash: plan.CalibrationHash(env.Cfg, m, size, seed), Deps: []string{runstore.TeacherKey(size, seed)},
+					Size: size, Seed: seed, Method: m,
+				})
+			}
+		}
+	}
+	// Check every prerequisite first, so that nothing runs when teachers are missing.
+	var todo []plan.Step
+	var missing []error
+	statuses := map[string]string{}
+	for _, s := range steps {
+		if !opts.Force && env.Store.Done(s.Key, s.Hash) {
+			g.Log.Info("skip: already done (use --force to refit)", "step", s.Key)
+			statuses[s.Key] = "done"
+			continue
+		}
+		if err := env.RequireDeps(s); err != nil && !slices.ContainsFunc(missing, func(e error) bool { return e.Error() == err.Error() }) {
+			missing = append(missing, err) // once per teacher, not once per method
+		}
+		todo = append(todo, s)
+	}
+	if len(missing) > 0 {
+		return errors.Join(missing...)
+	}
+	for _, s := range todo {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := calibrationStep(ctx, env, s); err != nil {
+			return err
+		}
+		statuses[s.Key] = "fitted"
+	}
+	var rows []calibRow
+	for _, s := range steps {
+		var res runstore.CalibrationResult
+		if err := atomicfile.ReadJSON(env.Store.Path(s.Key, runstore.CalibResultFile), &res); err != nil {
+			return fmt.Errorf("read result of %s: %w", s.Key, err)
+		}
+		rows = append(rows, calibRow{Key: s.Key, Method: s.Method, Size: s.Size, Seed: s.Seed, Status: statuses[s.Key], Result: res})
+	}
+	if opts.JSON {
+		return printJSON(g.Out, rows)
+	}
+	printExperimentTable(g.Out, rows)
+	return nil
+}
+
+func printExperimentTable(w io.Writer, rows []calibRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "size\tseed\tmethod\tparams\ttest acc\ttest nll\ttest ece\ttest cw_ece\tstatus")
+	for _, r := range rows {
+		sp := r.Result.Val
+		if r.Result.Test != nil {
+			sp = *r.Result.Test
+		}
+		arrow := func(get func(metrics.Summary) float64) string {
+			return fmt.Sprintf("%.4f → %.4f", get(sp.Before), get(sp.After))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Size, r.Seed, r.Method, paramSummary(r.Result),
+			arrow(summaryFields[0].get), arrow(summaryFields[1].get), arrow(summaryFields[3].get), arrow(summaryFields[6].get), r.Status)
+	}
+	tw.Flush()
+}
+
+// calibrationStep fits one (method, size, seed) on the teacher's validation
+// logits and publishes params.json, metrics.json and the reliability CSVs.
+// `kdcal run` and `kdcal step` call it through the step registry.
+func calibrationStep(ctx context.Context, env *StepEnv, s plan.Step) error {
+	tkey := runstore.TeacherKey(s.Size, s.Seed)
+	path := func(f func(string) string, split string) string { return env.Store.Path(tkey, f(split)) }
+	val, test, err := loadSplits(
+		path(runstore.LogitsFile, runstore.SplitVal), path(runstore.LabelsFile, runstore.SplitVal),
+		path(runstore.LogitsFile, runstore.SplitTest), path(runstore.LabelsFile, runstore.SplitTest))
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	seed := s.Seed
+	st, err := env.Store.Begin(runstore.Manifest{Key: s.Key, Kind: runstore.KindCalibration, ConfigHash: s.Hash, Inputs: []string{tkey}, Seed: &seed})
+	if err != nil {
+		return err
+	}
+	if err := writeCalibration(env, st, s, val, test); err != nil {
+		return st.Fail(err)
+	}
+	return st.Commit()
+}
+
+func writeCalibration(env *StepEnv, st *runstore.Step, s plan.Step, val calibrate.Split, test *calibrate.Split) error {
+	cal, res, err := fit(env.G, env.Cfg, s.Method, val, test, s.Key)
+	if err != nil {
+		return err
+	}
+	var rep calibrate.Report
+	b, _ := json.Marshal(res.Fit)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	if err := calibrate.Save(st.Path(runstore.CalibParamsFile), cal, &rep); err != nil {
+		return err
+	}
+	b, err = jsonBytes(res)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(st.Path(runstore.CalibResultFile), b); err != nil {
+		return err
+	}
+	csvs := map[string][]metrics.Bin{
+		runstore.ReliabilityFile(runstore.SplitVal, "before"): res.Val.ReliabilityBefore,
+		runstore.ReliabilityFile(runstore.SplitVal, "after"):  res.Val.ReliabilityAfter,
+	}
+	if res.Test != nil {
+		csvs[runstore.ReliabilityFile(runstore.SplitTest, "before")] = res.Test.ReliabilityBefore
+		csvs[runstore.ReliabilityFile(runstore.SplitTest, "after")] = res.Test.ReliabilityAfter
+	}
+	for name, bins := range csvs {
+		if err := atomicfile.Write(st.Path(name), reliabilityCSV(bins)); err != nil {
+			return err
+		}
+	}
+	st.SetParam("method", s.Method)
+	st.SetParam("teacher_size", s.Size)
+	st.SetParam("bins", res.Bins)
+	if t, ok := cal.(*calibrate.Temp); ok {
+		st.SetParam("temperature", t.Temperature())
+	}
+	env.G.Log.Info("calibrated", "step", s.Key, "params", paramSummary(res),
+		"val_nll", fmt.Sprintf("%.4f→%.4f", res.Val.Before.NLL, res.Val.After.NLL),
+		"val_ece", fmt.Sprintf("%.4f→%.4f", res.Val.Before.ECE, res.Val.After.ECE))
+	return nil
+}
+
+// reliabilityCSV renders reliability bins as CSV: lo,hi,count,accuracy,confidence.
+func reliabilityCSV(bins []metrics.Bin) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"lo", "hi", "count", "accuracy", "confidence"})
+	g := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	for _, bin := range bins {
+		w.Write([]string{g(bin.Lo), g(bin.Hi), strconv.Itoa(bin.Count), g(bin.Accuracy), g(bin.Confidence)})
+	}
+	w.Flush()
+	return b.Bytes()
 }

@@ -2,18 +2,36 @@
 // errors of classifiers from logits or probabilities. It has no I/O and no
 // training dependency: it works on plain row-major slices, N examples × C
 // classes. Length mismatches are programmer errors and panic with a
-// "metrics:" prefix; labels outside [0, C) panic too (validate input first).
+// "metrics:" prefix; labels outside [0, C) and empty inputs panic too
+// (validate input first).
 //
-// Every reported number names its variant in its JSON key (see Summary).
+// Every reported number names its variant in its JSON key (see Summary):
+//
+//	accuracy  top-1 accuracy (argmax, first index on ties)
+//	nll       mean negative log-likelihood of the true class, in nats
+//	brier     multiclass Brier score, mean over examples of Σ_k (p_k − 1[y=k])²
+//	ece       top-label ECE, M equal-width bins (lo, hi], first bin also takes 0
+//	mce       maximum calibration error over the same non-empty bins
+//	ece_em    top-label ECE, M equal-mass (adaptive) bins
+//	cw_ece    classwise ECE, M equal-width bins per class, averaged over classes
+//	bins      M (15 by default, as in Guo et al. 2017)
+//
+// All values are fractions, not percent. Long loops run on all CPUs in
+// fixed chunks reduced in a fixed order (package kernel), so results do not
+// depend on GOMAXPROCS. Bootstrap gives a seeded percentile confidence
+// interval for any metric.
 package metrics
 
 import (
 	"math"
+
+	"github.com/kdcal/kdcal/internal/metrics/kernel"
 )
 
 const (
 	badShape = "metrics: data length does not match N×C"
 	badLabel = "metrics: label outside [0, C)"
+	noRows   = "metrics: no examples"
 )
 
 // DefaultBins is the number of equal-width bins used for ECE and MCE unless
@@ -48,22 +66,46 @@ func Softmax(dst, logits []float64, c int) []float64 {
 	if len(dst) != len(logits) {
 		panic(badShape)
 	}
-	for i := 0; i < len(logits); i += c {
-		row, out := logits[i:i+c], dst[i:i+c]
-		m := row[0]
-		for _, z := range row[1:] {
-			m = math.Max(m, z)
+	kernel.Map(len(logits)/c, c, func(lo, hi int) struct{} {
+		for i := lo; i < hi; i++ {
+			softmaxRow(dst[i*c:(i+1)*c], logits[i*c:(i+1)*c])
 		}
-		var s float64
-		for k, z := range row {
-			out[k] = math.Exp(z - m)
-			s += out[k]
-		}
-		for k := range out {
-			out[k] /= s
-		}
-	}
+		return struct{}{}
+	})
 	return dst
+}
+
+// softmaxRow writes softmax(row) into out and returns the row's maximum m
+// and log Σ_k exp(row_k − m), so that log p_k = row_k − m − logS.
+func softmaxRow(out, row []float64) (m, logS float64) {
+	m = rowMax(row)
+	var s float64
+	for k, z := range row {
+		e := kernel.Exp(z - m)
+		out[k] = e
+		s += e
+	}
+	inv := 1 / s
+	for k := range out {
+		out[k] *= inv
+	}
+	return m, math.Log(s)
+}
+
+// rowMax returns max(row). Four running maxima with the builtin max (which
+// compiles to branch-free code, unlike a compare-and-branch or math.Max,
+// a call) keep the dependency chain short on long rows.
+func rowMax(row []float64) float64 {
+	m0 := row[0]
+	m1, m2, m3 := m0, m0, m0
+	i := 1
+	for ; i+4 <= len(row); i += 4 {
+		m0, m1, m2, m3 = max(m0, row[i]), max(m1, row[i+1]), max(m2, row[i+2]), max(m3, row[i+3])
+	}
+	for ; i < len(row); i++ {
+		m0 = max(m0, row[i])
+	}
+	return max(max(m0, m1), max(m2, m3))
 }
 
 // LogSumExp returns log Σ_k exp(row_k), computed stably.
@@ -77,7 +119,7 @@ func LogSumExp(row []float64) float64 {
 	}
 	var s float64
 	for _, z := range row {
-		s += math.Exp(z - m)
+		s += kernel.Exp(z - m)
 	}
 	return m + math.Log(s)
 }
@@ -85,31 +127,65 @@ func LogSumExp(row []float64) float64 {
 // NLL returns the mean negative log-likelihood of the labels under
 // softmax(logits/T) computed stably from logits:
 //
-//	NLL = (1/N) Σ_i [ logsumexp(z_i/T) − z_{i,y_i}/T ]
+//	NLL = (1/N) Σ_i [ log Σ_k exp((z_ik − m_i)/T) − (z_{i,y_i} − m_i)/T ],  m_i = max_k z_ik
 //
-// T = 1 gives the plain NLL.
+// T = 1 gives the plain NLL (cross-entropy), in nats.
 func NLL(logits []float64, labels []int, c int, t float64) float64 {
 	n := checkShape(logits, labels, c)
-	scaled := make([]float64, c)
-	var s float64
-	for i := 0; i < n; i++ {
-		row := logits[i*c : (i+1)*c]
-		for k, z := range row {
-			scaled[k] = z / t
-		}
-		s += LogSumExp(scaled) - scaled[labels[i]]
+	if !(t > 0) {
+		panic("metrics: temperature must be positive")
 	}
-	return s / float64(n)
+	beta := 1 / t
+	parts := kernel.Map(n, c, func(lo, hi int) float64 {
+		var s float64
+		for i := lo; i < hi; i++ {
+			row := logits[i*c : (i+1)*c]
+			m := rowMax(row)
+			var z float64
+			for _, v := range row {
+				z += kernel.Exp((v - m) * beta)
+			}
+			s += math.Log(z) - (row[labels[i]]-m)*beta
+		}
+		return s
+	})
+	return kernel.Sum(parts) / float64(n)
+}
+
+// nllFloor is the probability below which NLLProbs and EvaluateProbs clamp
+// p_{i,y_i}, so that a calibrator that outputs an exact 0 gives a large
+// finite value (−log 1e-12 ≈ 27.6) instead of +Inf.
+const nllFloor = 1e-12
+
+// NLLProbs returns the mean negative log-likelihood of the labels under
+// probabilities (N×C): −(1/N) Σ_i log max(p_{i,y_i}, 1e-12).
+func NLLProbs(probs []float64, labels []int, c int) float64 {
+	n := checkShape(probs, labels, c)
+	parts := kernel.Map(n, c, func(lo, hi int) float64 {
+		var s float64
+		for i := lo; i < hi; i++ {
+			s -= math.Log(math.Max(probs[i*c+labels[i]], nllFloor))
+		}
+		return s
+	})
+	return kernel.Sum(parts) / float64(n)
 }
 
 // Accuracy returns the fraction of rows whose argmax (first on ties) equals the label.
 func Accuracy(probs []float64, labels []int, c int) float64 {
 	n := checkShape(probs, labels, c)
-	var hit int
-	for i := 0; i < n; i++ {
-		if Argmax(probs[i*c:(i+1)*c]) == labels[i] {
-			hit++
+	parts := kernel.Map(n, c, func(lo, hi int) int {
+		var hit int
+		for i := lo; i < hi; i++ {
+			if Argmax(probs[i*c:(i+1)*c]) == labels[i] {
+				hit++
+			}
 		}
+		return hit
+	})
+	var hit int
+	for _, h := range parts {
+		hit += h
 	}
 	return float64(hit) / float64(n)
 }
@@ -118,82 +194,64 @@ func Accuracy(probs []float64, labels []int, c int) float64 {
 //
 //	(1/N) Σ_i Σ_k (p_ik − 1[y_i = k])²
 //
-// It ranges over [0, 2].
+// It ranges over [0, 2]. (Some libraries report half of it, or only the
+// top-label term; this is the original multiclass definition.)
 func Brier(probs []float64, labels []int, c int) float64 {
 	n := checkShape(probs, labels, c)
-	var s float64
-	for i := 0; i < n; i++ {
-		for k, p := range probs[i*c : (i+1)*c] {
-			d := p
-			if k == labels[i] {
-				d = p - 1
-			}
-			s += d * d
+	parts := kernel.Map(n, c, func(lo, hi int) float64 {
+		var s float64
+		for i := lo; i < hi; i++ {
+			s += brierRow(probs[i*c:(i+1)*c], labels[i])
 		}
+		return s
+	})
+	return kernel.Sum(parts) / float64(n)
+}
+
+func brierRow(row []float64, y int) float64 {
+	var s float64
+	for _, p := range row {
+		s += p * p
 	}
-	return s / float64(n)
+	// (p_y − 1)² = p_y² − 2p_y + 1: correct the true-class term.
+	return s - 2*row[y] + 1
 }
 
 // Argmax returns the index of the largest value, the first one on ties.
 func Argmax(row []float64) int {
-	best := 0
+	best, m := 0, row[0]
 	for k, v := range row {
-		if v > row[best] {
-			best = k
+		if v > m {
+			best, m = k, v
 		}
 	}
 	return best
 }
 
-// TopLabel returns each row's confidence max_k p_ik and whether its argmax is correct.
+// TopLabel returns each row's confidence max_k p_ik and whether its argmax
+// (first on ties) is correct.
 func TopLabel(probs []float64, labels []int, c int) (conf []float64, correct []bool) {
 	n := checkShape(probs, labels, c)
 	conf = make([]float64, n)
 	correct = make([]bool, n)
-	for i := 0; i < n; i++ {
-		row := probs[i*c : (i+1)*c]
-		k := Argmax(row)
-		conf[i] = row[k]
-		correct[i] = k == labels[i]
-	}
+	kernel.Map(n, c, func(lo, hi int) struct{} {
+		for i := lo; i < hi; i++ {
+			row := probs[i*c : (i+1)*c]
+			k := Argmax(row)
+			conf[i] = row[k]
+			correct[i] = k == labels[i]
+		}
+		return struct{}{}
+	})
 	return conf, correct
-}
-
-// Evaluate computes every metric of Summary from logits (N×C) at temperature 1.
-func Evaluate(logits []float64, labels []int, c, bins int) Summary {
-	probs := Softmax(nil, logits, c)
-	s := EvaluateProbs(probs, labels, c, bins)
-	s.NLL = NLL(logits, labels, c, 1)
-	return s
-}
-
-// EvaluateProbs computes every metric of Summary from probabilities (N×C).
-// NLL is computed as −mean log p_{i,y_i}, with p clamped below at 1e-12 so a
-// calibrator that outputs an exact 0 gives a large finite value.
-func EvaluateProbs(probs []float64, labels []int, c, bins int) Summary {
-	n := checkShape(probs, labels, c)
-	conf, correct := TopLabel(probs, labels, c)
-	rel := Reliability(conf, correct, bins)
-	var nll float64
-	for i := 0; i < n; i++ {
-		nll -= math.Log(math.Max(probs[i*c+labels[i]], 1e-12))
-	}
-	return Summary{
-		N:        n,
-		Accuracy: Accuracy(probs, labels, c),
-		NLL:      nll / float64(n),
-		Brier:    Brier(probs, labels, c),
-		ECE:      ECEFromBins(rel, n),
-		MCE:      MCEFromBins(rel),
-		ECEEM:    ECEEqualMass(conf, correct, bins),
-		CWECE:    ClasswiseECE(probs, labels, c, bins),
-		Bins:     bins,
-	}
 }
 
 func checkShape(data []float64, labels []int, c int) int {
 	if c <= 0 || len(data) != len(labels)*c {
 		panic(badShape)
+	}
+	if len(labels) == 0 {
+		panic(noRows)
 	}
 	for _, y := range labels {
 		if y < 0 || y >= c {

@@ -1,0 +1,59 @@
+package calibrate
+
+import (
+	"github.com/kdcal/kdcal/internal/metrics"
+	"github.com/kdcal/kdcal/internal/runstore"
+)
+
+// Split is one split's logits (N×C, row-major) and labels in [0, C).
+type Split struct {
+	Logits []float64
+	Labels []int
+	C      int
+}
+
+// Run makes a calibrator of the named method, fits it on val and evaluates
+// it on val and, when test != nil, on test (see Result).
+func Run(method string, opts Options, val Split, test *Split, bins int) (Calibrator, runstore.CalibrationResult, error) {
+	cal, err := New(method, opts)
+	if err != nil {
+		return nil, runstore.CalibrationResult{}, err
+	}
+	fit, err := cal.Fit(val.Logits, val.Labels, val.C)
+	if err != nil {
+		return nil, runstore.CalibrationResult{}, err
+	}
+	return cal, Result(cal, fit, val, test, bins), nil
+}
+
+// Result evaluates a fitted calibrator: every metric of metrics.Summary and
+// the reliability bins (bins equal-width bins) before (softmax of the raw
+// logits) and after calibration, on val and, when test != nil, on test.
+// For logit-map methods the "after" NLL is computed from the mapped logits
+// (exact log-softmax); for hist and isotonic from the probabilities, with
+// the 1e-12 floor of metrics.EvaluateProbs.
+func Result(cal Calibrator, fit Report, val Split, test *Split, bins int) runstore.CalibrationResult {
+	r := runstore.CalibrationResult{
+		Method: cal.Method(),
+		Params: Params(cal),
+		Fit:    asMap(fit),
+		Bins:   bins,
+		Val:    evaluateSplit(cal, val, bins),
+	}
+	if test != nil {
+		t := evaluateSplit(cal, *test, bins)
+		r.Test = &t
+	}
+	return r
+}
+
+func evaluateSplit(cal Calibrator, s Split, bins int) runstore.SplitResult {
+	var r runstore.SplitResult
+	r.Before, r.ReliabilityBefore = metrics.EvaluateReliability(s.Logits, s.Labels, s.C, bins)
+	if lm, ok := cal.(LogitMapper); ok {
+		r.After, r.ReliabilityAfter = metrics.EvaluateReliability(lm.MapLogits(s.Logits, s.C), s.Labels, s.C, bins)
+	} else {
+		r.After, r.ReliabilityAfter = metrics.EvaluateProbsReliability(cal.Probs(s.Logits, s.C), s.Labels, s.C, bins)
+	}
+	return r
+}
