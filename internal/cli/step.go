@@ -22,6 +22,20 @@ type StepEnv struct {
 	Cfg   *config.Config
 	Store *runstore.Store
 	Plan  *plan.Plan
+
+	splits *data.Splits // loaded on first use by Data
+}
+
+// Data loads the configured dataset once and returns its splits.
+func (env *StepEnv) Data() (*data.Splits, error) {
+	if env.splits == nil {
+		s, err := data.Load(env.Cfg.Data)
+		if err != nil {
+			return nil, err
+		}
+		env.splits = s
+	}
+	return env.splits, nil
 }
 
 // stepFunc runs one step of a stage; it must publish the step through the

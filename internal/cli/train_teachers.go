@@ -104,7 +104,7 @@ func trainTeachersRun(ctx context.Context, opts *TrainTeachersOptions) error {
 	if len(todo) == 0 {
 		return nil
 	}
-	splits, err := data.Load(env.Cfg.Data) // once for all teachers
+	splits, err := env.Data() // once for all teachers
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func trainTeachersRun(ctx context.Context, opts *TrainTeachersOptions) error {
 
 // teacherStep runs one teacher step of the plan (`kdcal step`, `kdcal run`).
 func teacherStep(ctx context.Context, env *StepEnv, s plan.Step) error {
-	splits, err := data.Load(env.Cfg.Data)
+	splits, err := env.Data()
 	if err != nil {
 		return err
 	}
@@ -191,6 +191,22 @@ func runTeacher(ctx context.Context, env *StepEnv, s plan.Step, splits *data.Spl
 // writeTeacher writes a trained teacher's outputs into the step's work
 // directory (see internal/runstore/doc.go) and removes the resume files.
 func writeTeacher(st *runstore.Step, cfg *config.Config, s plan.Step, splits *data.Splits, res train.Result) error {
+	if err := writeModelOutputs(st, cfg, splits, res, true); err != nil {
+		return err
+	}
+	spec, _ := cfg.Teacher.Spec(s.Size)
+	sum := runstore.TeacherSummary{Size: s.Size, Seed: s.Seed, Family: cfg.Teacher.Family, Spec: spec, Params: res.Params,
+		Epochs: res.Epochs, WallSeconds: res.WallSeconds, Val: res.Val, Test: res.Test}
+	if err := atomicfile.WriteJSON(st.Path(runstore.SummaryFile), sum); err != nil {
+		return err
+	}
+	return removeResumeFiles(st)
+}
+
+// writeModelOutputs writes model.safetensors and the float32 logits, int64
+// labels and official indices of the val and test splits (and of the train
+// split when withTrain: distillation reads a teacher's train logits).
+func writeModelOutputs(st *runstore.Step, cfg *config.Config, splits *data.Splits, res train.Result, withTrain bool) error {
 	scale := 1.0 / 255 // data.Load scales pixels to [0, 1]; the synthetic set is used as generated
 	if cfg.Data.Dataset == "synthetic" {
 		scale = 1
@@ -200,12 +216,16 @@ func writeTeacher(st *runstore.Step, cfg *config.Config, s plan.Step, splits *da
 		return err
 	}
 	c := res.Arch.Classes
-	for _, sp := range []struct {
+	type out struct {
 		name   string
 		d      *data.Dataset
 		logits []float32
-	}{{runstore.SplitTrain, splits.Train, res.TrainLogits}, {runstore.SplitVal, splits.Val, res.ValLogits},
-		{runstore.SplitTest, splits.Test, res.TestLogits}} {
+	}
+	outs := []out{{runstore.SplitVal, splits.Val, res.ValLogits}, {runstore.SplitTest, splits.Test, res.TestLogits}}
+	if withTrain {
+		outs = append([]out{{runstore.SplitTrain, splits.Train, res.TrainLogits}}, outs...)
+	}
+	for _, sp := range outs {
 		if err := npyfile.WriteFloat32(st.Path(runstore.LogitsFile(sp.name)), sp.logits, sp.d.N, c); err != nil {
 			return err
 		}
@@ -218,12 +238,12 @@ func writeTeacher(st *runstore.Step, cfg *config.Config, s plan.Step, splits *da
 			}
 		}
 	}
-	spec, _ := cfg.Teacher.Spec(s.Size)
-	sum := runstore.TeacherSummary{Size: s.Size, Seed: s.Seed, Family: cfg.Teacher.Family, Spec: spec, Params: res.Params,
-		Epochs: res.Epochs, WallSeconds: res.WallSeconds, Val: res.Val, Test: res.Test}
-	if err := atomicfile.WriteJSON(st.Path(runstore.SummaryFile), sum); err != nil {
-		return err
-	}
+	return nil
+}
+
+// removeResumeFiles deletes the checkpoint and progress file of a finished
+// training step before it is published.
+func removeResumeFiles(st *runstore.Step) error {
 	for _, f := range []string{train.CheckpointFile, ProgressFile} {
 		if err := os.Remove(st.Path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err

@@ -40,6 +40,9 @@ type Job struct {
 	Log      *slog.Logger
 	// OnEpoch, when set, is called after each epoch's checkpoint is written.
 	OnEpoch func(Record)
+	// SkipTrainLogits skips the final forward pass over the train split
+	// (students: only teachers' train logits are used downstream).
+	SkipTrainLogits bool
 	// EvalBatch is the batch size of the evaluation graphs (0: 256).
 	EvalBatch int
 }
@@ -88,6 +91,7 @@ type Result struct {
 	Val, Test   metrics.Summary
 	// Logits of the final model, N × C float32, in each split's position
 	// order (train: data index order; val, test: official order).
+	// TrainLogits is nil when Job.SkipTrainLogits is set.
 	TrainLogits, ValLogits, TestLogits []float32
 }
 

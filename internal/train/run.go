@@ -393,8 +393,10 @@ func (t *trainer) evaluate(d *data.Dataset) (metrics.Summary, []float32, error) 
 func (t *trainer) result() (Result, error) {
 	r := Result{Arch: t.w.Arch, Weights: t.w, Params: t.w.Arch.NumParams(), Epochs: t.st.Epoch, Records: t.st.Records}
 	var err error
-	if _, r.TrainLogits, err = t.evaluate(t.j.Data.Train); err != nil {
-		return Result{}, err
+	if !t.j.SkipTrainLogits {
+		if _, r.TrainLogits, err = t.evaluate(t.j.Data.Train); err != nil {
+			return Result{}, err
+		}
 	}
 	if r.Val, r.ValLogits, err = t.evaluate(t.j.Data.Val); err != nil {
 		return Result{}, err
