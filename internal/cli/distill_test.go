@@ -53,7 +53,7 @@ func TestDistillEndToEnd(t *testing.T) {
 	}
 	// Before any teacher exists: exit 5 with the command to run.
 	code, _, stderr := run(t, dir, nil, "distill", "--config", "kd.yaml", "--teacher", "large", "--arm", "raw")
-	if code != ExitMissing || !strings.Contains(stderr, "run `kdcal train-teachers --sizes large --seeds 0` first") {
+	if code != ExitMissing || !strings.Contains(stderr, "run `kdcal train-teachers --sizes large --seeds 0 --config kd.yaml` first") {
 		t.Fatalf("distill without teacher: exit %d, %s", code, stderr)
 	}
 	if code, _, stderr = run(t, dir, nil, "train-teachers", "--config", "kd.yaml"); code != 0 {
@@ -61,7 +61,7 @@ func TestDistillEndToEnd(t *testing.T) {
 	}
 	// Calibrated arm before calibration: exit 5 naming calibrate.
 	code, _, stderr = run(t, dir, nil, "distill", "--config", "kd.yaml", "--arm", "calibrated", "--seeds", "0")
-	if code != ExitMissing || !strings.Contains(stderr, "kdcal calibrate --method temp --teacher large --seeds 0") {
+	if code != ExitMissing || !strings.Contains(stderr, "kdcal calibrate --method temp --teacher large --seeds 0 --config kd.yaml") {
 		t.Fatalf("calibrated arm without calibration: exit %d, %s", code, stderr)
 	}
 	for _, args := range [][]string{{"calibrate", "--config", "kd.yaml"}, {"distill", "--config", "kd.yaml"}} {

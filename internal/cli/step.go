@@ -48,8 +48,21 @@ var stepFuncs = map[string]stepFunc{}
 
 func registerStep(stage string, f stepFunc) { stepFuncs[stage] = f }
 
-// hints name the command that produces a stage's steps, for missing-prerequisite errors.
-func hint(s plan.Step) string {
+// hint names the command that produces a step, for missing-prerequisite
+// errors, with the --config and --experiment of this invocation so that it
+// can be run as printed.
+func (env *StepEnv) hint(s plan.Step) string {
+	cmd := stageCommand(s)
+	if f := env.G.ConfigFile; f != "" {
+		cmd += " --config " + f
+	}
+	if e := env.G.Experiment; e != "" {
+		cmd += " --experiment " + e
+	}
+	return cmd
+}
+
+func stageCommand(s plan.Step) string {
 	switch s.Stage {
 	case plan.StageTeachers:
 		return fmt.Sprintf("kdcal train-teachers --sizes %s --seeds %d", s.Size, s.Seed)
@@ -91,9 +104,9 @@ func (env *StepEnv) RequireDeps(s plan.Step) error {
 			continue
 		}
 		if _, done := env.Store.Manifest(d); done {
-			return &runstore.MissingError{Key: filepath.Join(env.Store.Root, d) + " (stale: made with another configuration)", Hint: hint(dep)}
+			return &runstore.MissingError{Key: filepath.Join(env.Store.Root, d) + " (stale: made with another configuration)", Hint: env.hint(dep)}
 		}
-		return &runstore.MissingError{Key: filepath.Join(env.Store.Root, d), Hint: hint(dep)}
+		return &runstore.MissingError{Key: filepath.Join(env.Store.Root, d), Hint: env.hint(dep)}
 	}
 	return nil
 }
