@@ -22,49 +22,64 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 gobench() { # $1 = label, $2 = build tags
-	echo "bench: go test -bench BenchmarkTrainStep ${2:+-tags $2} ($1)" >&2
-	$GO test ${2:+-tags "$2"} -run '^$' -bench 'BenchmarkTrainStep' -benchtime "${STEPS}x" -cpu 1 -count 1 ./internal/train |
-		awk -v b="$1" '/^BenchmarkTrainStep\// {
-			name = $1; sub(/^BenchmarkTrainStep\//, "", name)
-			for (i = 3; i < NF; i++) { if ($(i+1) == "ms/step") ms = $i; if ($(i+1) == "samples/s") sps = $i }
-			print name, b, ms, sps }' >>"$tmp/rows"
+	echo "bench: go test -bench 'BenchmarkTrainStep|BenchmarkSgemm' ${2:+-tags $2} ($1)" >&2
+	$GO test ${2:+-tags "$2"} -run '^$' -bench 'BenchmarkTrainStep|BenchmarkSgemm' -benchtime "${STEPS}x" -cpu 1 -count 1 ./internal/train |
+		awk -v b="$1" '/^Benchmark(TrainStep|Sgemm)/ {
+			name = $1; sub(/^BenchmarkTrainStep\//, "", name); sub(/^BenchmarkSgemm.*/, "sgemm", name)
+			ms = sps = mf = gf = 0
+			for (i = 3; i < NF; i++) {
+				if ($(i+1) == "ms/step") ms = $i; if ($(i+1) == "samples/s") sps = $i
+				if ($(i+1) == "MFLOP/step") mf = $i; if ($(i+1) == "GFLOP/s") gf = $i }
+			if (name == "sgemm") print "sgemm|" b "|" gf >> "'"$tmp/peak"'"
+			else print name "|" b "|" ms "|" sps "|" mf }' >>"$tmp/rows"
 }
 
 gobench "go (pure Go)" ""
 if [ "$(scripts/blas-tags.sh)" = openblas ]; then
 	gobench "go + OpenBLAS" openblas
+	tags=openblas
 else
 	echo "bench: libopenblas not found; skipping the OpenBLAS build (install libopenblas-dev)" >&2
+	tags=
 fi
 if "$PY" -c 'import torch' 2>/dev/null; then
 	echo "bench: $PY scripts/torch_bench.py (torch $("$PY" -c 'import torch; print(torch.__version__)'), 1 thread)" >&2
 	"$PY" scripts/torch_bench.py --threads 1 --steps "$STEPS" mlp-784-512-512-10 cnn-medium |
-		awk '{ print $1, "torch (1 thread)", $2, $3 }' >>"$tmp/rows"
+		awk '{ print $1 "|torch (1 thread)|" $2 "|" $3 "|0" }' >>"$tmp/rows"
 else
-	echo "bench: $PY has no torch; the table has no PyTorch peer (apt-get install python3-torch)" >&2
+	echo "bench: $PY has no torch; the table says not available (apt-get install python3-torch)" >&2
+	for m in mlp-784-512-512-10 cnn-medium; do echo "$m|torch (1 thread)|na|na|0" >>"$tmp/rows"; done
 fi
+echo "bench: go test -bench BenchmarkEpochMemory ${tags:+-tags $tags}" >&2
+mem=$($GO test ${tags:+-tags "$tags"} -run '^$' -bench 'BenchmarkEpochMemory' -benchtime 1x -cpu 1 ./internal/train |
+	awk '/^BenchmarkEpochMemory/ { for (i = 3; i < NF; i++) { if ($(i+1) == "heap-epoch1-MiB") a = $i; if ($(i+1) == "heap-last-MiB") z = $i }
+		printf "Go heap after epoch 1: %.1f MiB, after epoch 6: %.1f MiB (growth %+.2f MiB)", a, z, z - a }')
 
+peak=$(sort -t'|' -k3 -g "$tmp/peak" | tail -n1)
 echo
-echo "Training step, batch 128, Adam, one core ($(date -u +%Y-%m-%d), $(uname -m))"
-awk '
-	{ key = $1; backend = $2; for (i = 3; i <= NF - 2; i++) backend = backend " " $i
-	  ms[key, backend] = $(NF-1); sps[key, backend] = $NF; rows[++n] = key SUBSEP backend
-	  if (backend == "torch (1 thread)") torch[key] = $(NF-1) }
+echo "Training step, batch 128, Adam, one core ($(date -u +%Y-%m-%d), $(uname -m), load $(cut -d' ' -f1 /proc/loadavg))"
+echo "Single-core SGEMM peak (128x784 . 784x512): $(awk -F'|' '{ printf "%s %.1f GFLOP/s; ", $2, $3 }' "$tmp/peak")"
+awk -F'|' -v peak="${peak##*|}" '
+	{ key = $1; b = $2; ms[key, b] = $3; sps[key, b] = $4; if ($5 > 0) mf[key] = $5
+	  rows[++n] = key SUBSEP b; if (b == "torch (1 thread)" && $3 != "na") torch[key] = $3 }
 	END {
-		printf "| %-20s | %-16s | %9s | %9s | %-22s |\n", "model", "implementation", "ms/step", "samples/s", "vs torch (1 thread)"
-		printf "|%s|%s|%s|%s|%s|\n", "----------------------", "------------------", "----------:", "----------:", "------------------------"
+		printf "| %-20s | %-16s | %9s | %9s | %8s | %9s | %-20s |\n", "model", "implementation", "ms/step", "samples/s", "GFLOP/s", "% of peak", "vs torch (1 thread)"
+		printf "|%s|%s|%s|%s|%s|%s|%s|\n", "----------------------", "------------------", "----------:", "----------:", "---------:", "----------:", "----------------------"
 		for (i = 1; i <= n; i++) {
 			split(rows[i], kb, SUBSEP); k = kb[1]; b = kb[2]
+			if (ms[k, b] == "na") { printf "| %-20s | %-16s | %9s | %9s | %8s | %9s | %-20s |\n", k, b, "n/a", "n/a", "n/a", "n/a", "not available"; continue }
+			gf = mf[k] / ms[k, b] # MFLOP/step ÷ ms/step = GFLOP/s
 			r = "n/a"
 			if (k in torch) {
 				f = ms[k, b] / torch[k]
 				if (b == "torch (1 thread)") r = "1"
 				else if (f >= 1) r = sprintf("%.2fx slower", f)
-				else r = sprintf("%.2fx faster", 1 / f)
+				else r = sprintf("%.2fx faster (%.2fx)", 1 / f, f)
 			}
-			printf "| %-20s | %-16s | %9.2f | %9.0f | %-22s |\n", k, b, ms[k, b], sps[k, b], r
+			printf "| %-20s | %-16s | %9.2f | %9.0f | %8.1f | %8.0f%% | %-20s |\n", k, b, ms[k, b], sps[k, b], gf, 100 * gf / peak, r
 		}
 	}' "$tmp/rows"
+echo "Memory over epochs (medium CNN, ${tags:-pure Go}): $mem"
 
 if [ -x scripts/bench_calib.sh ]; then
 	echo

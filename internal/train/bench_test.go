@@ -1,11 +1,17 @@
 package train
 
 import (
+	"context"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	G "gorgonia.org/gorgonia"
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/plan"
 )
 
 // randomSplits returns n random 1×28×28 "images" with random labels of 10
@@ -41,11 +47,13 @@ func BenchmarkTrainStep(b *testing.B) {
 		{"cnn-medium", config.FamilyCNN, cnn["medium"]},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) { benchStep(b, c.family, c.spec, 128) })
+		// Multiply-adds per step: forward + backward ≈ 3 × forward (plan.TrainCost).
+		flops := 2 * plan.TrainCost(c.family, c.spec, [3]int{1, 28, 28}, 10) * 128
+		b.Run(c.name, func(b *testing.B) { benchStep(b, c.family, c.spec, 128, flops) })
 	}
 }
 
-func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int) {
+func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int, flops float64) {
 	const batches = 16
 	s := randomSplits(batches * bs)
 	t, err := newTrainer(Job{Label: "bench", Family: family, Spec: spec, Recipe: recipe(1, bs), Data: s})
@@ -77,5 +85,54 @@ func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int) {
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(sec*1000, "ms/step")
 	b.ReportMetric(float64(bs)/sec, "samples/s")
+	b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+	b.ReportMetric(flops/1e6, "MFLOP/step")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkSgemm measures the single-core SGEMM peak of the BLAS gorgonia
+// uses (OpenBLAS with -tags openblas, gonum's Go BLAS otherwise) on the
+// shape of the MLP's first layer: (128×784)·(784×512), 2·m·n·k flops.
+func BenchmarkSgemm(b *testing.B) {
+	const m, k, n = 128, 784, 512
+	rng := rand.New(rand.NewPCG(1, 1))
+	a, bm, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	for i := range a {
+		a[i] = float32(rng.NormFloat64())
+	}
+	for i := range bm {
+		bm[i] = float32(rng.NormFloat64())
+	}
+	impl := G.WhichBLAS()
+	for range 3 {
+		impl.Sgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, k, bm, n, 0, c, n)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		impl.Sgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, k, bm, n, 0, c, n)
+	}
+	b.StopTimer()
+	b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkEpochMemory trains the medium CNN for 6 short epochs on random
+// data and reports the Go heap after epoch 1 and after the last epoch, read
+// from the per-epoch records (metrics.jsonl's heap_mib), after a GC: the
+// target is no growth after epoch 1.
+func BenchmarkEpochMemory(b *testing.B) {
+	s := randomSplits(20 * 128)
+	cnn := config.Default().Teacher.CNN
+	for i := 0; i < b.N; i++ {
+		var heaps []float64
+		j := Job{Label: "memory", Family: config.FamilyCNN, Spec: cnn["medium"], Recipe: recipe(6, 128), Data: s,
+			OnEpoch: func(Record) { runtime.GC(); heaps = append(heaps, heapMiB()) }}
+		if _, err := Run(context.Background(), j); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(heaps[0], "heap-epoch1-MiB")
+		b.ReportMetric(heaps[len(heaps)-1], "heap-last-MiB")
+		b.ReportMetric(heaps[len(heaps)-1]-heaps[0], "growth-MiB")
+	}
 	b.ReportMetric(0, "ns/op")
 }

@@ -74,6 +74,7 @@ type Record struct {
 	MsPerStep     float64  `json:"ms_per_step"`        // training step time (forward, backward, update)
 	SamplesPerSec float64  `json:"samples_per_s"`      // training throughput
 	Seconds       float64  `json:"seconds"`            // wall time of the epoch including validation
+	HeapMiB       float64  `json:"heap_mib"`           // Go heap objects after the epoch (flat across epochs: no leak)
 }
 
 // Result is what Run returns.

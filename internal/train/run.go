@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	rtmetrics "runtime/metrics"
 	"time"
 
 	"gorgonia.org/tensor"
@@ -341,7 +342,8 @@ func (t *trainer) record(ep int, s *epochStats, begin time.Time) (Record, error)
 		ValNLL: val.NLL, ValAcc: val.Accuracy, ValECE: val.ECE,
 		MsPerStep:     s.trainTime.Seconds() * 1000 / float64(max(s.steps, 1)),
 		SamplesPerSec: n / s.trainTime.Seconds(),
-		Seconds:       time.Since(begin).Seconds()}
+		Seconds:       time.Since(begin).Seconds(),
+		HeapMiB:       heapMiB()}
 	if t.negEnt != nil {
 		kl := s.kl / n
 		rec.TrainKD = &kl
@@ -405,4 +407,15 @@ func (t *trainer) result() (Result, error) {
 		return Result{}, err
 	}
 	return r, nil
+}
+
+// heapMiB returns the bytes held by live and not-yet-swept heap objects,
+// in MiB (runtime/metrics; no stop-the-world).
+func heapMiB() float64 {
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return float64(s[0].Value.Uint64()) / (1 << 20)
 }
