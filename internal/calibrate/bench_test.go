@@ -2,11 +2,9 @@ package calibrate
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // benchData returns the logits and labels of one benchmark shape: read
@@ -14,16 +12,7 @@ import (
 // scripts/bench_calib.py, so Go and numpy fit the same arrays), else
 // sampled here with logits over-confident by 2.5.
 func benchData(b *testing.B, n, c int) ([]float64, []int) {
-	if dir := os.Getenv("KDCAL_BENCH_DIR"); dir != "" {
-		name := fmt.Sprintf("%dx%d.npy", n, c)
-		z, _, cols, err := npyfile.ReadMatrix(filepath.Join(dir, "logits_"+name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		y, err := npyfile.ReadInts(filepath.Join(dir, "labels_"+name))
-		if err != nil || cols != c || len(y) != n {
-			b.Fatalf("bench data %s: %v (cols %d, rows %d)", name, err, cols, len(y))
-		}
+	if z, y, ok := testutil.BenchArrays(b, n, c); ok {
 		return z, y
 	}
 	z, y := sample(99, n, c)

@@ -95,9 +95,6 @@ func countSteps(root string) (done, partial int) {
 // final results must be byte-identical (so parallel equals sequential, and
 // a crash loses nothing but time).
 func TestKillAndResume(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills and resumes real runs (~1 min); skipped with -short")
-	}
 	base := t.TempDir()
 	os.WriteFile(filepath.Join(base, "s.yaml"), []byte(runStudy), 0o644)
 

@@ -2,11 +2,9 @@ package metrics
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // benchShapes are the sizes of issue #4: 10⁶ examples × 10 classes and
@@ -17,16 +15,7 @@ var benchShapes = []struct{ n, c int }{{1000000, 10}, {10000, 100}}
 // $KDCAL_BENCH_DIR/{logits,labels}_<N>x<C>.npy when set (so Go and numpy
 // time the same arrays), else generated.
 func benchData(b *testing.B, n, c int) ([]float64, []int) {
-	if dir := os.Getenv("KDCAL_BENCH_DIR"); dir != "" {
-		name := fmt.Sprintf("%dx%d.npy", n, c)
-		z, _, cols, err := npyfile.ReadMatrix(filepath.Join(dir, "logits_"+name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		y, err := npyfile.ReadInts(filepath.Join(dir, "labels_"+name))
-		if err != nil || cols != c || len(y) != n {
-			b.Fatalf("bench data %s: %v (cols %d, rows %d)", name, err, cols, len(y))
-		}
+	if z, y, ok := testutil.BenchArrays(b, n, c); ok {
 		return z, y
 	}
 	return synthetic(99, n, c, 5)

@@ -2,10 +2,13 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/kdcal/kdcal/internal/npyfile"
 )
 
 // RepoRoot returns the directory holding go.mod, walking up from the
@@ -59,4 +62,26 @@ func RequirePython(t testing.TB, modules ...string) {
 			t.Skipf("%s cannot import %s (install python3-%s with apt-get; CI does)", Python, m, m)
 		}
 	}
+}
+
+// BenchArrays reads logits_<N>x<C>.npy and labels_<N>x<C>.npy from
+// $KDCAL_BENCH_DIR, written by scripts/bench_calib.py so that the Go
+// benchmarks and numpy time the same arrays. ok is false when the variable
+// is unset (benchmarks then generate their own data).
+func BenchArrays(tb testing.TB, n, c int) (z []float64, y []int, ok bool) {
+	tb.Helper()
+	dir := os.Getenv("KDCAL_BENCH_DIR")
+	if dir == "" {
+		return nil, nil, false
+	}
+	name := fmt.Sprintf("%dx%d.npy", n, c)
+	z, _, cols, err := npyfile.ReadMatrix(filepath.Join(dir, "logits_"+name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	y, err = npyfile.ReadInts(filepath.Join(dir, "labels_"+name))
+	if err != nil || cols != c || len(y) != n {
+		tb.Fatalf("bench data %s: %v (cols %d, rows %d)", name, err, cols, len(y))
+	}
+	return z, y, true
 }

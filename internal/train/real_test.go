@@ -8,33 +8,15 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
 
 // TestFashionMNISTBeatsChance trains the student-sized MLP (one hidden layer
 // of 64) on 500 Fashion-MNIST training images for 10 epochs and evaluates on
 // the full official test set (10,000 images). Chance is 0.10; measured
 // 0.75 (seed 0); we require 0.60.
 func TestFashionMNISTBeatsChance(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	d := config.Default().Data
 	d.Dataset, d.Dir, d.TrainLimit = "fashion-mnist", filepath.Join(root, "data"), 500
 	if _, err := os.Stat(filepath.Join(d.Dir, "fashion-mnist", "train-images-idx3-ubyte.gz")); err != nil {
