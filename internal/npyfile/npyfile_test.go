@@ -1,4 +1,4 @@
-package npyfile
+package npyfile_test
 
 import (
 	"encoding/binary"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/testutil"
 )
 
@@ -18,10 +19,10 @@ func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "logits.npy")
 	data := []float32{1, -2.5, 3e-8, 4, 5, 6}
-	if err := WriteFloat32(p, data, 3, 2); err != nil {
+	if err := npyfile.WriteFloat32(p, data, 3, 2); err != nil {
 		t.Fatal(err)
 	}
-	got, r, c, err := ReadMatrix(p)
+	got, r, c, err := npyfile.ReadMatrix(p)
 	if err != nil || r != 3 || c != 2 {
 		t.Fatalf("%v %d×%d", err, r, c)
 	}
@@ -31,10 +32,10 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	lp := filepath.Join(dir, "labels.npy")
-	if err := WriteInt64(lp, []int{3, 0, 9}); err != nil {
+	if err := npyfile.WriteInt64(lp, []int{3, 0, 9}); err != nil {
 		t.Fatal(err)
 	}
-	if y, err := ReadInts(lp); err != nil || !slices.Equal(y, []int{3, 0, 9}) {
+	if y, err := npyfile.ReadInts(lp); err != nil || !slices.Equal(y, []int{3, 0, 9}) {
 		t.Fatalf("%v %v", y, err)
 	}
 	b, _ := os.ReadFile(p)
@@ -47,7 +48,7 @@ func TestRoundTrip(t *testing.T) {
 func TestNumpyCrossCheck(t *testing.T) {
 	testutil.RequirePython(t, "numpy")
 	dir := t.TempDir()
-	if err := WriteFloat32(filepath.Join(dir, "k.npy"), []float32{1.5, 2, 3, 4, 5, 6}, 2, 3); err != nil {
+	if err := npyfile.WriteFloat32(filepath.Join(dir, "k.npy"), []float32{1.5, 2, 3, 4, 5, 6}, 2, 3); err != nil {
 		t.Fatal(err)
 	}
 	script := `
@@ -64,17 +65,17 @@ np.save(d + "/fortran.npy", np.asfortranarray(x))
 		t.Fatalf("numpy: %v\n%s", err, out)
 	}
 	for _, name := range []string{"f8.npy", "f4.npy"} {
-		got, r, c, err := ReadMatrix(filepath.Join(dir, name))
+		got, r, c, err := npyfile.ReadMatrix(filepath.Join(dir, name))
 		if err != nil || r != 2 || c != 3 || got[5] != 1.25 {
 			t.Errorf("%s: %v %d×%d %v", name, err, r, c, got)
 		}
 	}
 	for _, name := range []string{"i4.npy", "i8.npy"} {
-		if y, err := ReadInts(filepath.Join(dir, name)); err != nil || !slices.Equal(y, []int{2, 0, 1}) {
+		if y, err := npyfile.ReadInts(filepath.Join(dir, name)); err != nil || !slices.Equal(y, []int{2, 0, 1}) {
 			t.Errorf("%s: %v %v", name, y, err)
 		}
 	}
-	if _, _, _, err := ReadMatrix(filepath.Join(dir, "fortran.npy")); err == nil || !strings.Contains(err.Error(), "Fortran") {
+	if _, _, _, err := npyfile.ReadMatrix(filepath.Join(dir, "fortran.npy")); err == nil || !strings.Contains(err.Error(), "Fortran") {
 		t.Errorf("fortran: %v", err)
 	}
 }
@@ -82,15 +83,15 @@ np.save(d + "/fortran.npy", np.asfortranarray(x))
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	nan := filepath.Join(dir, "nan.npy")
-	WriteFloat32(nan, []float32{1, float32(math.NaN()), 3, 4}, 2, 2)
+	npyfile.WriteFloat32(nan, []float32{1, float32(math.NaN()), 3, 4}, 2, 2)
 	vec := filepath.Join(dir, "vec.npy")
-	WriteInt64(vec, []int{1, 2})
+	npyfile.WriteInt64(vec, []int{1, 2})
 	empty := filepath.Join(dir, "empty.npy")
-	WriteFloat32(empty, nil, 0, 10)
+	npyfile.WriteFloat32(empty, nil, 0, 10)
 	text := filepath.Join(dir, "text.npy")
 	os.WriteFile(text, []byte("label\n1\n2\n"), 0o644)
 	trunc := filepath.Join(dir, "trunc.npy")
-	WriteFloat32(trunc, make([]float32, 100), 10, 10)
+	npyfile.WriteFloat32(trunc, make([]float32, 100), 10, 10)
 	b, _ := os.ReadFile(trunc)
 	os.WriteFile(trunc, b[:len(b)-40], 0o644)
 
@@ -99,19 +100,19 @@ func TestBadInput(t *testing.T) {
 		read func() error
 		want string
 	}{
-		{"nan", func() error { _, _, _, err := ReadMatrix(nan); return err }, "non-finite value NaN at row 0, column 1"},
-		{"1-D as matrix", func() error { _, _, _, err := ReadMatrix(vec); return err }, "expected a 2-D array"},
-		{"2-D as labels", func() error { _, err := ReadInts(nan); return err }, "expected a 1-D array"},
-		{"float as labels", func() error { _, err := ReadInts(filepath.Join(dir, "x")); return err }, "file not found"},
-		{"empty", func() error { _, _, _, err := ReadMatrix(empty); return err }, "array is empty"},
-		{"not npy", func() error { _, _, _, err := ReadMatrix(text); return err }, "not a NumPy .npy file"},
-		{"truncated", func() error { _, _, _, err := ReadMatrix(trunc); return err }, "truncated"},
-		{"int as logits", func() error { _, _, _, err := ReadMatrix(vec); return err }, "vec.npy"},
+		{"nan", func() error { _, _, _, err := npyfile.ReadMatrix(nan); return err }, "non-finite value NaN at row 0, column 1"},
+		{"1-D as matrix", func() error { _, _, _, err := npyfile.ReadMatrix(vec); return err }, "expected a 2-D array"},
+		{"2-D as labels", func() error { _, err := npyfile.ReadInts(nan); return err }, "expected a 1-D array"},
+		{"float as labels", func() error { _, err := npyfile.ReadInts(filepath.Join(dir, "x")); return err }, "file not found"},
+		{"empty", func() error { _, _, _, err := npyfile.ReadMatrix(empty); return err }, "array is empty"},
+		{"not npy", func() error { _, _, _, err := npyfile.ReadMatrix(text); return err }, "not a NumPy .npy file"},
+		{"truncated", func() error { _, _, _, err := npyfile.ReadMatrix(trunc); return err }, "truncated"},
+		{"int as logits", func() error { _, _, _, err := npyfile.ReadMatrix(vec); return err }, "vec.npy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.read()
-			var ne *Error
+			var ne *npyfile.Error
 			if !errors.As(err, &ne) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want *npyfile.Error containing %q", err, tt.want)
 			}
