@@ -31,9 +31,9 @@ data: build
 test: setup data
 	$(GO) test $(GOFLAGS_) -short -count=1 ./...
 
-# Slow tests too (longer training runs).
+# Tests without -short, and every benchmark once (a smoke test of the benchmarks).
 test-long: setup data
-	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m ./...
+	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -bench . -benchtime 1x ./...
 
 # The main job on the default preset: the whole quick study, report in experiments/quick/report/.
 demo: setup data
