@@ -9,6 +9,7 @@ import (
 	_ "github.com/kdcal/kdcal/internal/blasopt" // -tags openblas switches gorgonia to OpenBLAS
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/fastconv"
+	"github.com/kdcal/kdcal/internal/fastdense"
 )
 
 // Graph is the forward graph of an architecture for a fixed batch size.
@@ -94,6 +95,12 @@ func convStage(x, w, b *G.Node) (*G.Node, error) {
 // (1, out), followed by a ReLU when relu is set. Every dense layer is built
 // here.
 func dense(x, w, b *G.Node, relu bool) (*G.Node, error) {
+	if x.Dtype() == tensor.Float32 {
+		// The fused op (same values and gradients, one GEMM per direction and
+		// operand, no dx GEMM for the input layer, reused buffers); gorgonia's
+		// ops below serve float64, which the gradient checks use.
+		return fastdense.Dense(x, w, b, relu)
+	}
 	h, err := G.Mul(x, w)
 	if err != nil {
 		return nil, err

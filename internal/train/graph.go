@@ -88,9 +88,9 @@ type lossSpec struct {
 }
 
 // newLossGraph builds the loss graph for weights w and batch size bs. With
-// grad, the VM also computes the gradients of every parameter (which
-// accumulate into the parameters' dual values until the optimizer zeroes
-// them).
+// grad, the VM also computes the gradients of every parameter: after a run,
+// a parameter node's Grad() is that run's gradient (each run overwrites it;
+// nothing accumulates across runs).
 func newLossGraph(w *model.Weights, bs int, ls lossSpec, grad bool) (*lossGraph, error) {
 	if !ls.ce && !ls.kd {
 		panic("train: loss without terms")
@@ -168,10 +168,14 @@ func newLossGraph(w *model.Weights, bs int, ls lossSpec, grad bool) (*lossGraph,
 		if _, err := G.Grad(lg.loss, mg.Params...); err != nil {
 			return nil, fmt.Errorf("train: gradient graph: %w", err)
 		}
-		lg.vm = G.NewTapeMachine(g, G.BindDualValues(mg.Params...))
-	} else {
-		lg.vm = G.NewTapeMachine(g)
 	}
+	// No BindDualValues: a parameter's Grad() is then the value of its
+	// gradient node, which every run overwrites (gorgonia keeps the
+	// gradients of inputs live to the end of the program, so no later
+	// instruction reuses their buffers). Binding dual values would add each
+	// gradient into an accumulator on every run: a pass over all parameters
+	// (0.43 ms per step of the 784-512-512-10 MLP with OpenBLAS, pprof).
+	lg.vm = G.NewTapeMachine(g)
 	return lg, nil
 }
 

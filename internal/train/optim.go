@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/optkernel"
 )
 
 // Adam's fixed hyper-parameters (Kingma & Ba 2015; PyTorch's defaults).
@@ -15,7 +16,8 @@ const (
 )
 
 // optimizer updates float32 parameters in place and zeroes their gradients
-// (gorgonia accumulates gradients across runs until they are zeroed). It
+// (with dual values bound, gorgonia accumulates gradients across runs until
+// they are zeroed; the trainer's graph overwrites them on every run). It
 // implements the update rules of torch.optim.AdamW and torch.optim.SGD:
 //
 // adam (decoupled weight decay λ, Loshchilov & Hutter 2019), step t from 1:
@@ -93,18 +95,13 @@ const (
 )
 
 // adamKernel applies one AdamW update to a tensor, zeroes its gradient and
-// returns Σ w² of the updated weights.
-func adamKernel(w, g, m, v []float32, decay, stepSize, c2 float32) (ss float32) {
-	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
-	for j, gj := range g {
-		mj := b1*m[j] + a1*gj
-		vj := b2*v[j] + a2*gj*gj
-		wj := w[j]*decay - stepSize*(mj/(float32(math.Sqrt(float64(vj)))/c2+eps32))
-		m[j], v[j], w[j] = mj, vj, wj
-		ss += wj * wj
-		g[j] = 0
-	}
-	return ss
+// returns Σ w² of the updated weights. The loop is optkernel.Adam: on amd64
+// an SSE2 kernel, four parameters per instruction, bit-identical to the
+// scalar loop (optkernel.AdamScalar) it replaced here; it was 28% of an MLP
+// step with OpenBLAS, and is about 3× faster.
+func adamKernel(w, g, m, v []float32, decay, stepSize, c2 float32) float32 {
+	c := optkernel.AdamConsts{B1: b1, A1: a1, B2: b2, A2: a2, Eps: eps32, Decay: decay, StepSize: stepSize, C2: c2}
+	return optkernel.Adam(w, g, m, v, &c)
 }
 
 // sgdKernel applies one SGD-with-momentum update to a tensor, zeroes its
