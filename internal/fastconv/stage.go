@@ -3,12 +3,13 @@ package fastconv
 import (
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/kdcal/kdcal/internal/opkit"
 )
 
 // Stage returns maxpool2×2(relu(conv3×3(x, w) + b)) for NCHW float32
@@ -92,57 +93,14 @@ type scratch struct {
 
 func (s *scratch) ensure(g geom) {
 	j := g.nb * g.p()
-	s.mask = grow(s.mask, g.n*g.f*g.q())
-	s.col = grow(s.col, g.k()*j)
-	s.pre = grow(s.pre, g.f*j)
-	s.dbAcc = grow(s.dbAcc, g.f)
-}
-
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
-}
-
-// dense wraps buf in a fresh *tensor.Dense header. The header is new on every
-// call because downstream ops (e.g. Reshape) may change a header in place;
-// the backing array is reused.
-func dense(buf *[]float32, shape ...int) *tensor.Dense {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	*buf = grow(*buf, n)
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking((*buf)[:n]))
-}
-
-// float32s returns the contiguous float32 data of v after checking its shape.
-func float32s(v G.Value, name string, shape ...int) ([]float32, error) {
-	t, ok := v.(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("fastconv: %s is a %T, want *tensor.Dense", name, v)
-	}
-	if t.Dtype() != tensor.Float32 {
-		return nil, fmt.Errorf("fastconv: %s has dtype %v, want float32", name, t.Dtype())
-	}
-	if !t.Shape().Eq(tensor.Shape(shape)) {
-		return nil, fmt.Errorf("fastconv: %s has shape %v, want %v", name, t.Shape(), shape)
-	}
-	if t.RequiresIterator() {
-		t = t.Materialize().(*tensor.Dense)
-	}
-	return t.Float32s(), nil
+	s.mask = opkit.Grow(s.mask, g.n*g.f*g.q())
+	s.col = opkit.Grow(s.col, g.k()*j)
+	s.pre = opkit.Grow(s.pre, g.f*j)
+	s.dbAcc = opkit.Grow(s.dbAcc, g.f)
 }
 
 // fourD is the type of every operand and result: a 4-d tensor of one dtype.
 var fourD = G.TensorType{Dims: 4, Of: hm.TypeVariable('a')}
-
-func hash32(op interface{ WriteHash(hash.Hash) }) uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
 
 // stageOp is the forward op: (x, w, b) → y.
 type stageOp struct {
@@ -164,7 +122,7 @@ func (op *stageOp) ReturnsPtr() bool { return false }
 // gorgonia's own matmul it runs on the CPU device.
 func (op *stageOp) CallsExtern() bool    { return false }
 func (op *stageOp) OverwritesInput() int { return -1 }
-func (op *stageOp) Hashcode() uint32     { return hash32(op) }
+func (op *stageOp) Hashcode() uint32     { return opkit.Hash32(op) }
 func (op *stageOp) WriteHash(h hash.Hash) {
 	fmt.Fprintf(h, "fastconv.Stage#%d", op.id)
 }
@@ -181,13 +139,13 @@ func (op *stageOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 // operands extracts and checks the data of x, w and b.
 func (op *stageOp) operands(x, w, b G.Value) (xd, wd, bd []float32, err error) {
 	g := op.g
-	if xd, err = float32s(x, "x", g.n, g.c, g.h, g.w); err != nil {
+	if xd, err = opkit.Float32s("fastconv", x, "x", g.n, g.c, g.h, g.w); err != nil {
 		return
 	}
-	if wd, err = float32s(w, "w", g.f, g.c, 3, 3); err != nil {
+	if wd, err = opkit.Float32s("fastconv", w, "w", g.f, g.c, 3, 3); err != nil {
 		return
 	}
-	bd, err = float32s(b, "b", 1, g.f, 1, 1)
+	bd, err = opkit.Float32s("fastconv", b, "b", 1, g.f, 1, 1)
 	return
 }
 
@@ -201,7 +159,7 @@ func (op *stageOp) Do(inputs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	op.s.ensure(op.g)
-	y := dense(&op.s.y, op.outShape()...)
+	y := opkit.Tensor(&op.s.y, op.outShape()...)
 	op.s.forward(xd, wd, bd, y.Float32s(), op.g)
 	return y, nil
 }
@@ -246,7 +204,7 @@ func (op *stageOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) 
 	if err != nil {
 		return fmt.Errorf("fastconv: gradient of %v: %w", op, err)
 	}
-	gy, err := float32s(gv, "output gradient", op.outShape()...)
+	gy, err := opkit.Float32s("fastconv", gv, "output gradient", op.outShape()...)
 	if err != nil {
 		return err
 	}
@@ -256,17 +214,17 @@ func (op *stageOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) 
 	targets := make([][]float32, 3)
 	for i, in := range inputs {
 		if d, err := in.Grad(); err == nil && d != nil {
-			if targets[i], err = float32s(d, "gradient of "+in.Name(), shapes[i]...); err != nil {
+			if targets[i], err = opkit.Float32s("fastconv", d, "gradient of "+in.Name(), shapes[i]...); err != nil {
 				return err
 			}
 		}
 	}
 	op.s.ensure(g)
-	dw, db := grow(op.s.dw, g.f*g.k()), grow(op.s.db, g.f)
+	dw, db := opkit.Grow(op.s.dw, g.f*g.k()), opkit.Grow(op.s.db, g.f)
 	op.s.dw, op.s.db = dw, db
 	var dx []float32
 	if targets[0] != nil {
-		dx = grow(op.s.dx, g.n*g.c*g.p())
+		dx = opkit.Grow(op.s.dx, g.n*g.c*g.p())
 		op.s.dx = dx
 	}
 	op.s.backward(xd, wd, gy, dx, dw, db, g)
@@ -287,7 +245,7 @@ func (op *stageGradOp) Type() hm.Type         { return hm.NewFnType(fourD, fourD
 func (op *stageGradOp) ReturnsPtr() bool      { return false }
 func (op *stageGradOp) CallsExtern() bool     { return false }
 func (op *stageGradOp) OverwritesInput() int  { return -1 }
-func (op *stageGradOp) Hashcode() uint32      { return hash32(op) }
+func (op *stageGradOp) Hashcode() uint32      { return opkit.Hash32(op) }
 func (op *stageGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fastconv.StageGrad#%d", op.stage.id) }
 func (op *stageGradOp) String() string        { return "fastconv.StageGrad" }
 func (op *stageGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
@@ -300,28 +258,28 @@ func (op *stageGradOp) Do(inputs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("fastconv: %v takes 3 inputs, got %d", op, len(inputs))
 	}
 	g := st.g
-	xd, err := float32s(inputs[0], "x", g.n, g.c, g.h, g.w)
+	xd, err := opkit.Float32s("fastconv", inputs[0], "x", g.n, g.c, g.h, g.w)
 	if err != nil {
 		return nil, err
 	}
-	wd, err := float32s(inputs[1], "w", g.f, g.c, 3, 3)
+	wd, err := opkit.Float32s("fastconv", inputs[1], "w", g.f, g.c, 3, 3)
 	if err != nil {
 		return nil, err
 	}
-	gy, err := float32s(inputs[2], "output gradient", st.outShape()...)
+	gy, err := opkit.Float32s("fastconv", inputs[2], "output gradient", st.outShape()...)
 	if err != nil {
 		return nil, err
 	}
 	s := st.s
 	s.ensure(g)
-	s.dw = grow(s.dw, g.f*g.k())
-	db := dense(&s.db, 1, g.f, 1, 1)
+	s.dw = opkit.Grow(s.dw, g.f*g.k())
+	db := opkit.Tensor(&s.db, 1, g.f, 1, 1)
 	var dx []float32
 	if s.needDX() {
-		s.dx = grow(s.dx, g.n*g.c*g.p())
+		s.dx = opkit.Grow(s.dx, g.n*g.c*g.p())
 		dx = s.dx
 	} else {
-		s.dx = grow(s.dx, g.n*g.c*g.p())
+		s.dx = opkit.Grow(s.dx, g.n*g.c*g.p())
 		clear(s.dx)
 	}
 	s.backward(xd, wd, gy, dx, s.dw, db.Float32s(), g)
@@ -366,7 +324,7 @@ func (op *pickOp) Type() hm.Type         { return hm.NewFnType(fourD, fourD) }
 func (op *pickOp) ReturnsPtr() bool      { return false }
 func (op *pickOp) CallsExtern() bool     { return false }
 func (op *pickOp) OverwritesInput() int  { return -1 }
-func (op *pickOp) Hashcode() uint32      { return hash32(op) }
+func (op *pickOp) Hashcode() uint32      { return opkit.Hash32(op) }
 func (op *pickOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fastconv.Pick%v#%d", op.which, op.stage.id) }
 func (op *pickOp) String() string        { return "fastconv.Pick" + op.which.String() }
 
@@ -385,7 +343,7 @@ func (op *pickOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (op *pickOp) Do(...G.Value) (G.Value, error) {
 	s := op.stage.s
 	if op.which == pickDX {
-		return dense(&s.dx, op.shape()...), nil
+		return opkit.Tensor(&s.dx, op.shape()...), nil
 	}
-	return dense(&s.dw, op.shape()...), nil
+	return opkit.Tensor(&s.dw, op.shape()...), nil
 }

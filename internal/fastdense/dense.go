@@ -3,12 +3,13 @@ package fastdense
 import (
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/kdcal/kdcal/internal/opkit"
 )
 
 // Dense returns x·w + b for float32 matrices x (N,in), w (in,out) and
@@ -91,51 +92,8 @@ type scratch struct {
 	dxNodes       []*G.Node // the dx nodes made by SymDiff (see needDX)
 }
 
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
-}
-
-// dense wraps buf in a fresh *tensor.Dense header. The header is new on every
-// call because downstream ops (e.g. Reshape) may change a header in place;
-// the backing array is reused.
-func dense(buf *[]float32, shape ...int) *tensor.Dense {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	*buf = grow(*buf, n)
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking((*buf)[:n]))
-}
-
-// float32s returns the contiguous float32 data of v after checking its shape.
-func float32s(v G.Value, name string, shape ...int) ([]float32, error) {
-	t, ok := v.(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("fastdense: %s is a %T, want *tensor.Dense", name, v)
-	}
-	if t.Dtype() != tensor.Float32 {
-		return nil, fmt.Errorf("fastdense: %s has dtype %v, want float32", name, t.Dtype())
-	}
-	if !t.Shape().Eq(tensor.Shape(shape)) {
-		return nil, fmt.Errorf("fastdense: %s has shape %v, want %v", name, t.Shape(), shape)
-	}
-	if t.RequiresIterator() {
-		t = t.Materialize().(*tensor.Dense)
-	}
-	return t.Float32s(), nil
-}
-
 // matrix is the type of every operand and result: a matrix of one dtype.
 var matrix = G.TensorType{Dims: 2, Of: hm.TypeVariable('a')}
-
-func hash32(op interface{ WriteHash(hash.Hash) }) uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
 
 // denseOp is the forward op: (x, w, b) → y.
 type denseOp struct {
@@ -157,7 +115,7 @@ func (op *denseOp) ReturnsPtr() bool { return false }
 // gorgonia's own matmul it runs on the CPU device.
 func (op *denseOp) CallsExtern() bool    { return false }
 func (op *denseOp) OverwritesInput() int { return -1 }
-func (op *denseOp) Hashcode() uint32     { return hash32(op) }
+func (op *denseOp) Hashcode() uint32     { return opkit.Hash32(op) }
 func (op *denseOp) WriteHash(h hash.Hash) {
 	fmt.Fprintf(h, "fastdense.Dense#%d", op.id)
 }
@@ -176,10 +134,10 @@ func (op *denseOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 // operands extracts and checks the data of x and w.
 func (op *denseOp) operands(x, w G.Value) (xd, wd []float32, err error) {
 	z := op.sz
-	if xd, err = float32s(x, "x", z.n, z.in); err != nil {
+	if xd, err = opkit.Float32s("fastdense", x, "x", z.n, z.in); err != nil {
 		return
 	}
-	wd, err = float32s(w, "w", z.in, z.out)
+	wd, err = opkit.Float32s("fastdense", w, "w", z.in, z.out)
 	return
 }
 
@@ -192,14 +150,14 @@ func (op *denseOp) Do(inputs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	bd, err := float32s(inputs[2], "b", 1, op.sz.out)
+	bd, err := opkit.Float32s("fastdense", inputs[2], "b", 1, op.sz.out)
 	if err != nil {
 		return nil, err
 	}
 	z := op.sz
-	y := dense(&op.s.y, z.n, z.out)
+	y := opkit.Tensor(&op.s.y, z.n, z.out)
 	if z.relu {
-		op.s.mask = grow(op.s.mask, z.n*z.out)
+		op.s.mask = opkit.Grow(op.s.mask, z.n*z.out)
 	}
 	forward(xd, wd, bd, y.Float32s(), op.s.mask, z)
 	return y, nil
@@ -248,7 +206,7 @@ func (op *denseOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) 
 		return fmt.Errorf("fastdense: gradient of %v: %w", op, err)
 	}
 	z := op.sz
-	gy, err := float32s(gv, "output gradient", z.n, z.out)
+	gy, err := opkit.Float32s("fastdense", gv, "output gradient", z.n, z.out)
 	if err != nil {
 		return err
 	}
@@ -256,16 +214,16 @@ func (op *denseOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) 
 	targets := make([][]float32, 3)
 	for i, in := range inputs {
 		if d, err := in.Grad(); err == nil && d != nil {
-			if targets[i], err = float32s(d, "gradient of "+in.Name(), shapes[i]...); err != nil {
+			if targets[i], err = opkit.Float32s("fastdense", d, "gradient of "+in.Name(), shapes[i]...); err != nil {
 				return err
 			}
 		}
 	}
 	s := op.s
-	s.dw, s.db = grow(s.dw, z.in*z.out), grow(s.db, z.out)
+	s.dw, s.db = opkit.Grow(s.dw, z.in*z.out), opkit.Grow(s.db, z.out)
 	var dx []float32
 	if targets[0] != nil {
-		s.dx = grow(s.dx, z.n*z.in)
+		s.dx = opkit.Grow(s.dx, z.n*z.in)
 		s.dxZero = false
 		dx = s.dx
 	}
@@ -289,7 +247,7 @@ func (op *denseGradOp) Type() hm.Type {
 func (op *denseGradOp) ReturnsPtr() bool      { return false }
 func (op *denseGradOp) CallsExtern() bool     { return false }
 func (op *denseGradOp) OverwritesInput() int  { return -1 }
-func (op *denseGradOp) Hashcode() uint32      { return hash32(op) }
+func (op *denseGradOp) Hashcode() uint32      { return opkit.Hash32(op) }
 func (op *denseGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fastdense.DenseGrad#%d", op.dense.id) }
 func (op *denseGradOp) String() string        { return "fastdense.DenseGrad" }
 func (op *denseGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
@@ -306,22 +264,22 @@ func (op *denseGradOp) Do(inputs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	z := d.sz
-	gy, err := float32s(inputs[3], "output gradient", z.n, z.out)
+	gy, err := opkit.Float32s("fastdense", inputs[3], "output gradient", z.n, z.out)
 	if err != nil {
 		return nil, err
 	}
 	s := d.s
-	s.dw = grow(s.dw, z.in*z.out)
-	db := dense(&s.db, 1, z.out)
+	s.dw = opkit.Grow(s.dw, z.in*z.out)
+	db := opkit.Tensor(&s.db, 1, z.out)
 	var dx []float32
 	if s.needDX() {
-		s.dx = grow(s.dx, z.n*z.in)
+		s.dx = opkit.Grow(s.dx, z.n*z.in)
 		s.dxZero = false
 		dx = s.dx
 	} else if !s.dxZero {
 		// The dx node is computed by the tape but unused: give it zeros
 		// once instead of a GEMM on every run.
-		s.dx = grow(s.dx, z.n*z.in)
+		s.dx = opkit.Grow(s.dx, z.n*z.in)
 		clear(s.dx)
 		s.dxZero = true
 	}
@@ -366,7 +324,7 @@ func (op *pickOp) Type() hm.Type        { return hm.NewFnType(matrix, matrix) }
 func (op *pickOp) ReturnsPtr() bool     { return false }
 func (op *pickOp) CallsExtern() bool    { return false }
 func (op *pickOp) OverwritesInput() int { return -1 }
-func (op *pickOp) Hashcode() uint32     { return hash32(op) }
+func (op *pickOp) Hashcode() uint32     { return opkit.Hash32(op) }
 func (op *pickOp) WriteHash(h hash.Hash) {
 	fmt.Fprintf(h, "fastdense.Pick%v#%d", op.which, op.dense.id)
 }
@@ -387,7 +345,7 @@ func (op *pickOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (op *pickOp) Do(...G.Value) (G.Value, error) {
 	s := op.dense.s
 	if op.which == pickDX {
-		return dense(&s.dx, op.shape()...), nil
+		return opkit.Tensor(&s.dx, op.shape()...), nil
 	}
-	return dense(&s.dw, op.shape()...), nil
+	return opkit.Tensor(&s.dw, op.shape()...), nil
 }

@@ -6,6 +6,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	gonumblas "gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
+
+	"github.com/kdcal/kdcal/internal/opkit"
 )
 
 // forward computes y = x·w + b, then y = y ⊙ [y ≥ 0] with the mask
@@ -65,7 +67,7 @@ func biasRelu(row, b, mask []float32) {
 func (s *scratch) backward(x, w, gy, dx, dw, db []float32, z sizes) {
 	dpre := gy[:z.n*z.out]
 	if z.relu {
-		s.dpre = grow(s.dpre, z.n*z.out)
+		s.dpre = opkit.Grow(s.dpre, z.n*z.out)
 		dpre = s.dpre
 	}
 	db = db[:z.out]
