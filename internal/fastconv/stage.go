@@ -292,15 +292,7 @@ func (op *stageGradOp) Do(inputs ...G.Value) (G.Value, error) {
 // pass skips the dCol GEMM and col2im, which gorgonia's own Conv2d always
 // computes.
 func (s *scratch) needDX() bool {
-	for _, n := range s.dxNodes {
-		if len(n.DerivOf()) > 0 {
-			return true
-		}
-		if to := n.Graph().To(n.ID()); to != nil && to.Len() > 0 {
-			return true
-		}
-	}
-	return false
+	return opkit.AnyUsed(s.dxNodes)
 }
 
 // pickOp returns dx or dw computed by the stage's backward op (its input,

@@ -292,15 +292,7 @@ func (op *denseGradOp) Do(inputs ...G.Value) (G.Value, error) {
 // x is a data input (the first layer of an MLP), and then the backward pass
 // skips the dx GEMM, which gorgonia's own Mul always computes.
 func (s *scratch) needDX() bool {
-	for _, n := range s.dxNodes {
-		if len(n.DerivOf()) > 0 {
-			return true
-		}
-		if to := n.Graph().To(n.ID()); to != nil && to.Len() > 0 {
-			return true
-		}
-	}
-	return false
+	return opkit.AnyUsed(s.dxNodes)
 }
 
 // pickOp returns dx or dw computed by the layer's backward op (its input,

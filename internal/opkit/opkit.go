@@ -60,3 +60,18 @@ func Hash32(op interface{ WriteHash(hash.Hash) }) uint32 {
 	op.WriteHash(h)
 	return h.Sum32()
 }
+
+// AnyUsed reports whether any of the nodes is used: consumed by another
+// node, or the gradient of a node that asked for it (G.Grad w.r.t. it).
+// The fused ops use it to skip the input gradient when the input is data.
+func AnyUsed(nodes []*G.Node) bool {
+	for _, n := range nodes {
+		if len(n.DerivOf()) > 0 {
+			return true
+		}
+		if to := n.Graph().To(n.ID()); to != nil && to.Len() > 0 {
+			return true
+		}
+	}
+	return false
+}
