@@ -403,11 +403,7 @@ func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *StepE
 	for _, m := range methods {
 		for _, size := range env.Cfg.Teacher.Sizes {
 			for _, seed := range env.Cfg.Seeds {
-				steps = append(steps, plan.Step{
-					Key: runstore.CalibrationKey(m, size, seed), Stage: plan.StageCalibration,
-					Hash: plan.CalibrationHash(env.Cfg, m, size, seed), Deps: []string{runstore.TeacherKey(size, seed)},
-					Size: size, Seed: seed, Method: m,
-				})
+				steps = append(steps, plan.CalibrationStep(env.Cfg, m, size, seed))
 			}
 		}
 	}

@@ -88,8 +88,7 @@ func (g *Globals) NewEnv(overrides ...Override) (*StepEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, h, w, classes := data.Shape(cfg.Data)
-	return &StepEnv{G: g, Cfg: cfg, Store: store, Plan: plan.Build(cfg, [3]int{c, h, w}, classes)}, nil
+	return &StepEnv{G: g, Cfg: cfg, Store: store, Plan: plan.Build(cfg)}, nil
 }
 
 // RequireDeps checks that every dependency of s is done with its current

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
 
@@ -47,27 +48,24 @@ type Plan struct {
 // Build turns a configuration into its plan: teacher(size, seed) →
 // calibration(method, size, seed) → student(setting, arm, size, seed) and
 // scratch(epochs, seed) → report. Steps are in stage order, and within a
-// stage in configuration order.
-func Build(c *config.Config, inputShape [3]int, classes int) *Plan {
+// stage in configuration order. This is the one enumeration of a study's
+// steps: the executors, the stage commands and the report all read it.
+func Build(c *config.Config) *Plan {
 	p := &Plan{index: map[string]int{}}
-	teacherCost := map[string]float64{}
 	for _, size := range c.Teacher.Sizes {
-		spec, _ := c.Teacher.Spec(size)
-		teacherCost[size] = TrainCost(c.Teacher.Family, spec, inputShape, classes) * float64(c.Teacher.Train.Epochs)
 		for _, seed := range c.Seeds {
 			p.add(Step{Key: runstore.TeacherKey(size, seed), Stage: StageTeachers, Hash: TeacherHash(c, size, seed),
-				Size: size, Seed: seed, Cost: teacherCost[size]})
+				Size: size, Seed: seed, Cost: teacherCost(c, size)})
 		}
 	}
 	for _, method := range c.Calibration.Methods {
 		for _, size := range c.Teacher.Sizes {
 			for _, seed := range c.Seeds {
-				p.add(Step{Key: runstore.CalibrationKey(method, size, seed), Stage: StageCalibration,
-					Hash: CalibrationHash(c, method, size, seed), Deps: []string{runstore.TeacherKey(size, seed)},
-					Size: size, Seed: seed, Method: method, Cost: teacherCost[size] * 1e-3})
+				p.add(CalibrationStep(c, method, size, seed))
 			}
 		}
 	}
+	inputShape, classes := shapeOf(c)
 	studentStep := TrainCost(c.Student.Family, c.Student.Model, inputShape, classes)
 	for _, s := range Settings(c) {
 		for _, arm := range c.KD.Arms {
@@ -101,6 +99,28 @@ func Build(c *config.Config, inputShape [3]int, classes int) *Plan {
 	}
 	p.add(Step{Key: runstore.ReportKey, Stage: StageReport, Hash: ReportHash(c, p.Steps), Deps: all, Cost: 0})
 	return p
+}
+
+// CalibrationStep is the step that fits method on the teacher (size, seed);
+// `kdcal calibrate --method` also makes it for methods outside
+// calibration.methods.
+func CalibrationStep(c *config.Config, method, size string, seed int) Step {
+	return Step{Key: runstore.CalibrationKey(method, size, seed), Stage: StageCalibration,
+		Hash: CalibrationHash(c, method, size, seed), Deps: []string{runstore.TeacherKey(size, seed)},
+		Size: size, Seed: seed, Method: method, Cost: teacherCost(c, size) * 1e-3}
+}
+
+// shapeOf returns the configured dataset's input shape and class count.
+func shapeOf(c *config.Config) ([3]int, int) {
+	ch, h, w, classes := data.Shape(c.Data)
+	return [3]int{ch, h, w}, classes
+}
+
+// teacherCost is the training cost of one teacher of the given size.
+func teacherCost(c *config.Config, size string) float64 {
+	spec, _ := c.Teacher.Spec(size)
+	shape, classes := shapeOf(c)
+	return TrainCost(c.Teacher.Family, spec, shape, classes) * float64(c.Teacher.Train.Epochs)
 }
 
 func (p *Plan) add(s Step) {

@@ -63,7 +63,7 @@ func stagesOf(keys []string) string {
 
 // TestHashInvalidation pins what re-runs when each kind of key changes.
 func TestHashInvalidation(t *testing.T) {
-	base := Build(load(t, nil), mnist, 10)
+	base := Build(load(t, nil))
 	tests := []struct {
 		name string
 		set  map[string]string
@@ -81,14 +81,14 @@ func TestHashInvalidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := stagesOf(changed(base, Build(load(t, tt.set), mnist, 10)))
+			got := stagesOf(changed(base, Build(load(t, tt.set))))
 			if got != tt.want {
 				t.Errorf("re-runs %q, want %q", got, tt.want)
 			}
 		})
 	}
 	// Only the large teacher's own steps change when only its architecture changes.
-	for _, k := range changed(base, Build(load(t, map[string]string{"teacher.cnn.large.hidden": "[64]"}), mnist, 10)) {
+	for _, k := range changed(base, Build(load(t, map[string]string{"teacher.cnn.large.hidden": "[64]"}))) {
 		if k != "report" && !strings.Contains(k, "/large/") {
 			t.Errorf("%s re-runs although only the large teacher changed", k)
 		}
@@ -98,8 +98,8 @@ func TestHashInvalidation(t *testing.T) {
 // TestNewSettingAddsStepsOnly: adding a KD temperature keeps every existing
 // step's hash and adds the new setting's students.
 func TestNewSettingAddsStepsOnly(t *testing.T) {
-	a := Build(load(t, nil), mnist, 10)
-	b := Build(load(t, map[string]string{"kd.temperature": "[4, 2]"}), mnist, 10)
+	a := Build(load(t, nil))
+	b := Build(load(t, map[string]string{"kd.temperature": "[4, 2]"}))
 	if got := changed(a, b); len(got) != 1 || got[0] != "report" {
 		t.Errorf("existing steps that re-run: %v (want only report)", got)
 	}
@@ -110,7 +110,7 @@ func TestNewSettingAddsStepsOnly(t *testing.T) {
 
 func TestBuildShape(t *testing.T) {
 	c := load(t, map[string]string{"seeds": "[0, 1]", "teacher.sizes": "[tiny, large]", "calibration.methods": "[temp, vector]"})
-	p := Build(c, mnist, 10)
+	p := Build(c)
 	count := map[string]int{}
 	for _, s := range p.Steps {
 		count[s.Stage]++

@@ -83,37 +83,22 @@ func Load(cfg *config.Config, store *runstore.Store) (*Study, error) {
 			s.KDArms = append(s.KDArms, a)
 		}
 	}
-	for _, size := range s.Sizes {
-		for _, seed := range s.Seeds {
-			s.add(store, &Step{Key: runstore.TeacherKey(size, seed), Kind: runstore.KindTeacher,
-				Hash: plan.TeacherHash(cfg, size, seed), Size: size, Seed: seed})
-		}
-	}
-	for _, m := range s.Methods {
-		for _, size := range s.Sizes {
-			for _, seed := range s.Seeds {
-				s.add(store, &Step{Key: runstore.CalibrationKey(m, size, seed), Kind: runstore.KindCalibration,
-					Hash: plan.CalibrationHash(cfg, m, size, seed), Size: size, Seed: seed, Method: m})
+	for _, ps := range plan.Build(cfg).Steps {
+		st := &Step{Key: ps.Key, Hash: ps.Hash, Size: ps.Size, Seed: ps.Seed, Method: ps.Method, Arm: ps.Arm}
+		switch ps.Stage {
+		case plan.StageTeachers:
+			st.Kind = runstore.KindTeacher
+		case plan.StageCalibration:
+			st.Kind = runstore.KindCalibration
+		case plan.StageStudents:
+			st.Kind, st.Setting = runstore.KindStudent, ps.Setting.Name()
+			if ps.Arm == config.ArmScratch {
+				st.Setting = scratchName(ps.Setting.Epochs)
 			}
+		default:
+			continue // the report itself
 		}
-	}
-	for _, set := range s.Settings {
-		for _, arm := range s.KDArms {
-			for _, size := range s.Sizes {
-				for _, seed := range s.Seeds {
-					s.add(store, &Step{Key: runstore.StudentKey(set.Name(), arm, size, seed), Kind: runstore.KindStudent,
-						Hash: plan.StudentHash(cfg, set, arm, size, seed), Size: size, Seed: seed, Setting: set.Name(), Arm: arm})
-				}
-			}
-		}
-	}
-	if s.Scratch {
-		for _, e := range plan.ScratchEpochs(cfg) {
-			for _, seed := range s.Seeds {
-				s.add(store, &Step{Key: runstore.ScratchKey(e, seed), Kind: runstore.KindStudent,
-					Hash: plan.ScratchHash(cfg, e, seed), Seed: seed, Setting: scratchName(e), Arm: config.ArmScratch})
-			}
-		}
+		s.add(store, st)
 	}
 	return s, nil
 }

@@ -306,7 +306,7 @@ func nonWhite(img image.Image) int {
 func TestHashMatchesPlan(t *testing.T) {
 	cfg := loadFixtureConfig(t)
 	// The report hash does not depend on input shape or classes (only costs do).
-	want, ok := plan.Build(cfg, [3]int{1, 28, 28}, 10).Get(runstore.ReportKey)
+	want, ok := plan.Build(cfg).Get(runstore.ReportKey)
 	if !ok {
 		t.Fatal("plan has no report step")
 	}
