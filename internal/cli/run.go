@@ -18,6 +18,7 @@ import (
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/executor/local"
 	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/runstore"
 )
 
 // RunOptions are the inputs of `kdcal run`.
@@ -170,19 +171,17 @@ func printPlan(w io.Writer, env *StepEnv, steps []plan.Step) {
 		len(steps)-counts["done"], counts["resumable"], counts["stale"], env.Store.Root)
 }
 
-// stepStatus is done | stale (done with another configuration) | resumable
-// (an interrupted run left checkpoints) | pending.
+// stepStatus is done | stale (done with another configuration) | failed |
+// resumable (an interrupted run left its work directory) | invalid | pending.
 func stepStatus(env *StepEnv, s plan.Step) string {
-	if env.Store.Done(s.Key, s.Hash) {
-		return "done"
-	}
-	if _, ok := env.Store.Manifest(s.Key); ok {
-		return "stale"
-	}
-	if _, err := os.Stat(env.Store.Dir(s.Key) + ".partial"); err == nil {
+	switch state, _ := env.Store.State(s.Key, s.Hash); state {
+	case runstore.StatePartial:
 		return "resumable"
+	case runstore.StateMissing:
+		return "pending"
+	default:
+		return string(state)
 	}
-	return "pending"
 }
 
 func printRunSummary(w io.Writer, res local.Result, runner *local.Subprocess) {

@@ -7,10 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
-	"time"
 
-	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
@@ -116,34 +113,12 @@ func (s *Study) add(store *runstore.Store, st *Step) {
 	s.byKey[st.Key] = st
 }
 
-// classify sets st.Status and st.Reason from the step's manifests.
+// classify sets st.Status and st.Reason from the store (runstore.State).
 func classify(store *runstore.Store, st *Step) {
-	if m, ok := store.Manifest(st.Key); ok {
-		if m.ConfigHash != st.Hash {
-			st.Status = StatusStale
-			st.Reason = fmt.Sprintf("finished with config_hash %s, the configuration expects %s: it was run with other settings; rerun it (kdcal run)", m.ConfigHash, st.Hash)
-			return
-		}
-		st.Status = StatusDone
-		return
-	}
-	if _, err := os.Stat(store.Dir(st.Key)); err == nil {
-		st.Status, st.Reason = StatusInvalid, "directory exists but its manifest.json is missing, unreadable or not done"
-		return
-	}
-	var pm runstore.Manifest
-	err := atomicfile.ReadJSON(filepath.Join(store.Dir(st.Key)+".partial", runstore.ManifestFile), &pm)
-	switch {
-	case err == nil && pm.Status == runstore.StatusFailed:
-		st.Status, st.Reason = StatusFailed, "last run failed: "+pm.Error
-	case err == nil:
+	state, reason := store.State(st.Key, st.Hash)
+	st.Status, st.Reason = string(state), reason
+	if state == runstore.StatePartial {
 		st.Status = StatusRunning
-		st.Reason = fmt.Sprintf("started %s on %s (pid %d) and not finished: still running, or interrupted (a rerun resumes it)",
-			pm.Started.Format(time.RFC3339), pm.Host, pm.PID)
-	case errors.Is(err, fs.ErrNotExist):
-		st.Status, st.Reason = StatusMissing, "not run yet"
-	default:
-		st.Status, st.Reason = StatusRunning, "unfinished work directory: "+err.Error()
 	}
 }
 

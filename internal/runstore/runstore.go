@@ -281,3 +281,43 @@ func Hash(v any) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
+
+// State is what the store holds for a step, judged against the hash the
+// current configuration expects.
+type State string
+
+// States of a step.
+const (
+	StateDone    State = "done"    // finished with the expected hash
+	StateStale   State = "stale"   // finished under another configuration
+	StateInvalid State = "invalid" // the directory exists but its manifest is missing, unreadable or not done
+	StateFailed  State = "failed"  // its last run failed (the work directory's manifest says so)
+	StatePartial State = "partial" // started, not finished: running now, or interrupted (a rerun resumes it)
+	StateMissing State = "missing" // never started
+)
+
+// State classifies a step and says why for every state but done and missing.
+func (s *Store) State(key, hash string) (State, string) {
+	if m, ok := s.Manifest(key); ok {
+		if m.ConfigHash != hash {
+			return StateStale, fmt.Sprintf("finished with config_hash %s, the configuration expects %s: it was run with other settings; rerun it (kdcal run)", m.ConfigHash, hash)
+		}
+		return StateDone, ""
+	}
+	if _, err := os.Stat(s.Dir(key)); err == nil {
+		return StateInvalid, "directory exists but its manifest.json is missing, unreadable or not done"
+	}
+	var pm Manifest
+	err := atomicfile.ReadJSON(filepath.Join(s.Dir(key)+".partial", ManifestFile), &pm)
+	switch {
+	case err == nil && pm.Status == StatusFailed:
+		return StateFailed, "last run failed: " + pm.Error
+	case err == nil:
+		return StatePartial, fmt.Sprintf("started %s on %s (pid %d) and not finished: still running, or interrupted (a rerun resumes it)",
+			pm.Started.Format(time.RFC3339), pm.Host, pm.PID)
+	case errors.Is(err, os.ErrNotExist):
+		return StateMissing, "not run yet"
+	default:
+		return StatePartial, "unfinished work directory: " + err.Error()
+	}
+}

@@ -153,3 +153,36 @@ func TestKeysAndHash(t *testing.T) {
 		t.Errorf("Hash not stable/sensitive: %s", a)
 	}
 }
+
+func TestState(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	commit := func(key, hash string) {
+		st := begin(t, s, key, hash)
+		if err := st.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("done", "h")
+	commit("stale", "old")
+	begin(t, s, "failed", "h").Fail(errors.New("loss became NaN"))
+	begin(t, s, "partial", "h").Release()
+	os.MkdirAll(s.Dir("invalid"), 0o755)
+	tests := []struct {
+		key    string
+		want   State
+		reason string
+	}{
+		{"done", StateDone, ""},
+		{"stale", StateStale, "finished with config_hash old, the configuration expects h"},
+		{"failed", StateFailed, "last run failed: loss became NaN"},
+		{"partial", StatePartial, "not finished: still running, or interrupted"},
+		{"invalid", StateInvalid, "manifest.json is missing"},
+		{"missing", StateMissing, "not run yet"},
+	}
+	for _, tt := range tests {
+		got, reason := s.State(tt.key, "h")
+		if got != tt.want || !strings.Contains(reason, tt.reason) {
+			t.Errorf("State(%s) = %s, %q; want %s, %q", tt.key, got, reason, tt.want, tt.reason)
+		}
+	}
+}
