@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -83,11 +84,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	for _, s := range opts.Stages {
-		if !contains(plan.Stages, s) {
+		if !slices.Contains(plan.Stages, s) {
 			return usageErrorf("--stage %q: use one of %s", s, strings.Join(plan.Stages, ", "))
 		}
 	}
-	steps := env.Plan.Filter(func(s plan.Step) bool { return len(opts.Stages) == 0 || contains(opts.Stages, s.Stage) })
+	steps := env.Plan.Filter(func(s plan.Step) bool { return len(opts.Stages) == 0 || slices.Contains(opts.Stages, s.Stage) })
 	if opts.DryRun {
 		printPlan(g.Out, env, steps)
 		return nil
@@ -201,13 +202,4 @@ func printRunSummary(w io.Writer, res local.Result, runner *local.Subprocess) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/train"
 )
 
 // StepEnv is what a stage's step function gets.
@@ -23,7 +24,8 @@ type StepEnv struct {
 	Store *runstore.Store
 	Plan  *plan.Plan
 
-	splits *data.Splits // loaded on first use by Data
+	splits  *data.Splits                       // loaded on first use by Data
+	onEpoch func(label string, r train.Record) // test hook: called after each teacher epoch
 }
 
 // Data loads the configured dataset once and returns its splits.

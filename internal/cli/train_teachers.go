@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -93,59 +94,23 @@ func trainTeachersRun(ctx context.Context, opts *TrainTeachersOptions) error {
 	if err != nil {
 		return err
 	}
-	var todo []plan.Step
-	for _, s := range env.Plan.Filter(func(s plan.Step) bool { return s.Stage == plan.StageTeachers }) {
-		if env.Store.Done(s.Key, s.Hash) {
-			g.Log.Info("skip: done", "step", s.Key)
-			continue
-		}
-		todo = append(todo, s)
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-	splits, err := env.Data() // once for all teachers
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, s := range todo {
-		err := runTeacher(ctx, env, s, splits, opts.onEpoch)
-		switch {
-		case err == nil:
-		case ctx.Err() != nil:
-			return err
-		case errors.Is(err, runstore.ErrBusy):
-			g.Log.Warn("skip: another kdcal process is training it", "step", s.Key)
-			errs = append(errs, err)
-		default:
-			g.Log.Error("failed", "step", s.Key, "err", err)
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	env.onEpoch = opts.onEpoch
+	return runStepsInProcess(ctx, env, env.Plan.Filter(func(s plan.Step) bool { return s.Stage == plan.StageTeachers }))
 }
 
 // teacherStep runs one teacher step of the plan (`kdcal step`, `kdcal run`).
+//
+// It trains the teacher of step s into its store directory: Begin, train
+// (resuming from a checkpoint in the work directory), write the outputs,
+// Commit. A failure marks the step failed (nothing is published); an
+// interruption leaves the work directory for a resume.
 func teacherStep(ctx context.Context, env *StepEnv, s plan.Step) error {
+	cfg, g := env.Cfg, env.G
 	splits, err := env.Data()
 	if err != nil {
 		return err
 	}
-	return runTeacher(ctx, env, s, splits, nil)
-}
-
-// runTeacher trains the teacher of step s into its store directory: Begin,
-// train (resuming from a checkpoint in the work directory), write the
-// outputs, Commit. A failure marks the step failed (nothing is published);
-// an interruption leaves the work directory for a resume.
-func runTeacher(ctx context.Context, env *StepEnv, s plan.Step, splits *data.Splits, onEpoch func(string, train.Record)) error {
-	cfg, g := env.Cfg, env.G
-	spec, ok := cfg.Teacher.Spec(s.Size)
-	if !ok {
-		return &config.Error{Key: "teacher.sizes", Msg: fmt.Sprintf("size %q is not defined in teacher.%s; defined sizes: %s",
-			s.Size, cfg.Teacher.Family, strings.Join(config.SortedNames(cfg.Teacher.Table()), ", "))}
-	}
+	spec, _ := cfg.Teacher.Spec(s.Size) // plan steps come from teacher.sizes, which Validate checks
 	seed := s.Seed
 	st, err := env.Store.Begin(runstore.Manifest{Key: s.Key, Kind: runstore.KindTeacher, ConfigHash: s.Hash, Seed: &seed})
 	if err != nil {
@@ -160,8 +125,8 @@ func runTeacher(ctx context.Context, env *StepEnv, s plan.Step, splits *data.Spl
 		Progress: g.Err, Log: g.Log,
 		OnEpoch: func(r train.Record) {
 			writeProgress(st, r.Epoch, epochs)
-			if onEpoch != nil {
-				onEpoch(label, r)
+			if env.onEpoch != nil {
+				env.onEpoch(label, r)
 			}
 		},
 	}
@@ -307,7 +272,7 @@ func sizeOrder(table map[string]config.ModelSpec) []string {
 		}
 	}
 	for _, n := range config.SortedNames(table) {
-		if !contains(conventional, n) {
+		if !slices.Contains(conventional, n) {
 			out = append(out, n)
 		}
 	}

@@ -135,7 +135,7 @@ func TestTrainTeachersOutputs(t *testing.T) {
 	checkWithPython(t, step, splits.Test)
 
 	code, _, stderr = run(t, "", nil, "train-teachers", "--config", cfgPath)
-	if code != 0 || !strings.Contains(stderr, "skip: done") {
+	if code != 0 || !strings.Contains(stderr, "skip: already done") {
 		t.Errorf("rerun: exit %d, stderr %q; want a skip", code, stderr)
 	}
 }
