@@ -11,7 +11,8 @@
 # (shared/docs/gorgonia-notes.md §9); read the ratios, not the absolute
 # figures, on a shared machine. Models and data: internal/train/bench_test.go
 # and scripts/torch_bench.py (random 28×28 inputs, batch 128, Adam).
-# Also runs scripts/bench_calib.sh (calibration and metrics) when present.
+# Also times `kdcal run` with 1 vs 2 workers (BenchmarkRunWorkers) and runs
+# scripts/bench_calib.sh (calibration and metrics) when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -80,6 +81,10 @@ awk -F'|' -v peak="${peak##*|}" '
 		}
 	}' "$tmp/rows"
 echo "Memory over epochs (medium CNN, ${tags:-pure Go}): $mem"
+echo "bench: go test -bench BenchmarkRunWorkers ${tags:+-tags $tags} (a synthetic study, 1 vs 2 workers)" >&2
+$GO test ${tags:+-tags "$tags"} -run '^$' -bench 'BenchmarkRunWorkers' -benchtime 2x ./internal/cli |
+	awk '/^BenchmarkRunWorkers/ { for (i = 3; i < NF; i++) { if ($(i+1) == "s/1-worker") a = $i; if ($(i+1) == "s/2-workers") z = $i; if ($(i+1) == "speedup") r = $i }
+		printf "kdcal run, synthetic study of 23 steps: %.1f s with 1 worker, %.1f s with 2 (%.2fx)\n", a, z, r }'
 
 if [ -x scripts/bench_calib.sh ]; then
 	echo

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,20 +106,55 @@ func TestKillAndResume(t *testing.T) {
 	}
 	t.Logf("uninterrupted sequential run: %s", time.Since(t0).Round(time.Millisecond))
 
-	kills := []time.Duration{700 * time.Millisecond, 1200 * time.Millisecond, 1200 * time.Millisecond, 1500 * time.Millisecond}
-	for i, after := range kills {
+	// Ctrl-C first: the run stops its steps and exits 130; what finished stays.
+	intr := kdcal(base, "run", "--config", "s.yaml", "--experiment", "par", "--workers", "2")
+	var ibuf bytes.Buffer
+	intr.Stdout, intr.Stderr = &ibuf, &ibuf
+	if err := intr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	intr.Process.Signal(os.Interrupt)
+	if err := intr.Wait(); intr.ProcessState.ExitCode() != ExitInterrupted {
+		t.Fatalf("Ctrl-C: exit %d (%v), want %d\n%s", intr.ProcessState.ExitCode(), err, ExitInterrupted, ibuf.String())
+	}
+	done, partial := countSteps(filepath.Join(base, "par"))
+	t.Logf("Ctrl-C after 700ms: exit 130, %d steps done, %d interrupted mid-step", done, partial)
+
+	// Then SIGKILL at several points of the study: during the teachers, right
+	// after them (calibration and students starting), and twice among the
+	// students. Each kill must land before the study is complete.
+	for i, after := range []int{0, 4, 12, 18} {
 		cmd := kdcal(base, "run", "--config", "s.yaml", "--experiment", "par", "--workers", "2")
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(after)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		start := time.Now()
+		for ok := false; !ok; {
+			select {
+			case <-exited:
+				t.Fatalf("kill %d: the run finished before %d steps were done\n%s", i+1, after, buf.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+			done, _ := countSteps(filepath.Join(base, "par"))
+			// after = 0: kill 300 ms in, while the first teachers train.
+			ok = done >= after && (after > 0 || time.Since(start) > 300*time.Millisecond)
+			if time.Since(start) > time.Minute {
+				t.Fatalf("kill %d: %d steps never finished", i+1, after)
+			}
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		<-exited
 		time.Sleep(200 * time.Millisecond) // children die with their parent (PR_SET_PDEATHSIG)
 		done, partial := countSteps(filepath.Join(base, "par"))
-		t.Logf("kill %d after %s: %d steps done, %d interrupted mid-step", i+1, after, done, partial)
+		if done >= 23 {
+			t.Fatalf("kill %d landed after the study was complete", i+1)
+		}
+		t.Logf("kill %d (after ≥ %d steps): %d steps done, %d interrupted mid-step", i+1, after, done, partial)
 	}
 	resume := kdcal(base, "run", "--config", "s.yaml", "--experiment", "par", "--workers", "2")
 	out, err := resume.CombinedOutput()
@@ -182,4 +218,30 @@ func TestRunOnSlurm(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "all 23 steps are done") {
 		t.Errorf("resubmission: %v\n%s", err, out)
 	}
+}
+
+// BenchmarkRunWorkers runs the synthetic study of TestKillAndResume with one
+// worker and with two, each from an empty experiment, and reports both wall
+// times and their ratio: `kdcal run` should use both cores of a 2-core
+// machine (issue target: ≥ 1.8× a single worker on the quick study).
+func BenchmarkRunWorkers(b *testing.B) {
+	base := b.TempDir()
+	os.WriteFile(filepath.Join(base, "s.yaml"), []byte(runStudy), 0o644)
+	wall := func(workers string, i int) float64 {
+		t0 := time.Now()
+		exp := fmt.Sprintf("exp-%s-%d", workers, i)
+		if out, err := kdcal(base, "run", "--config", "s.yaml", "--experiment", exp, "--workers", workers).CombinedOutput(); err != nil {
+			b.Fatalf("kdcal run -j %s: %v\n%s", workers, err, out)
+		}
+		return time.Since(t0).Seconds()
+	}
+	var one, two float64
+	for i := 0; i < b.N; i++ {
+		one += wall("1", i)
+		two += wall("2", i)
+	}
+	b.ReportMetric(one/float64(b.N), "s/1-worker")
+	b.ReportMetric(two/float64(b.N), "s/2-workers")
+	b.ReportMetric(one/two, "speedup")
+	b.ReportMetric(0, "ns/op")
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/kdcal/kdcal/internal/version"
 )
 
 func begin(t *testing.T, s *Store, key, hash string) *Step {
@@ -43,7 +45,8 @@ func TestCommitPublishesAtOnce(t *testing.T) {
 		t.Fatal("Done does not follow the committed hash")
 	}
 	m, _ := s.Manifest(key)
-	if m.Status != StatusDone || m.Params["formula"] != "ce" || m.Finished == nil || m.GoVersion == "" {
+	if m.Status != StatusDone || m.Params["formula"] != "ce" || m.Finished == nil || m.GoVersion == "" ||
+		m.Backend != version.Get().Backend {
 		t.Errorf("manifest %+v", m)
 	}
 	if _, err := os.Stat(s.Dir(key) + ".partial"); !os.IsNotExist(err) {
