@@ -133,15 +133,6 @@ func (e *MissingError) Error() string {
 	return msg
 }
 
-// Require returns the manifest of a finished step, or a *MissingError with hint.
-func (s *Store) Require(key, hint string) (Manifest, error) {
-	m, ok := s.Manifest(key)
-	if !ok {
-		return Manifest{}, &MissingError{Key: filepath.Join(s.Root, key), Hint: hint}
-	}
-	return m, nil
-}
-
 // ErrBusy is returned by Begin when another process holds the step's lock.
 var ErrBusy = errors.New("step is being run by another process")
 
