@@ -5,10 +5,13 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -85,6 +88,8 @@ func TestReadIDXRawAndGzip(t *testing.T) {
 // TestBadFiles covers every bad-file case: each error names the file and the problem.
 func TestBadFiles(t *testing.T) {
 	good := idxBytes([]int{2, 2, 2}, make([]byte, 8))
+	labels := idxBytes([]int{2}, []byte{1, 2})
+	withDims := func(dims ...int) []byte { return idxBytes(dims, nil) }
 	tests := []struct {
 		name     string
 		images   []byte
@@ -94,14 +99,26 @@ func TestBadFiles(t *testing.T) {
 		want     string
 	}{
 		{"missing file", nil, nil, true, "train-images-idx3-ubyte.gz", "file not found; run `kdcal data fetch --dataset mnist`"},
-		{"wrong magic", append([]byte{0, 0, 0x0D, 3}, good[4:]...), idxBytes([]int{2}, []byte{1, 2}),
-			false, "train-images-idx3-ubyte.gz", "wrong magic number 0x00000d03"},
-		{"not idx at all", []byte("<html>not found</html>"), idxBytes([]int{2}, []byte{1, 2}),
+		{"wrong magic", append([]byte{0, 0, 0x0D, 3}, good[4:]...), labels,
+			false, "train-images-idx3-ubyte.gz", "wrong magic number 0x00000d03: IDX type 0x0d (float32) is not supported"},
+		{"not idx at all", []byte("<html>not found</html>"), labels,
 			false, "train-images-idx3-ubyte.gz", "wrong magic number"},
-		{"truncated data", good[:len(good)-3], idxBytes([]int{2}, []byte{1, 2}),
+		{"too many dims", append([]byte{0, 0, 8, 9}, good[4:]...), labels,
+			false, "train-images-idx3-ubyte.gz", "9 dimensions (want 1-4)"},
+		{"truncated data", good[:len(good)-3], labels,
 			false, "train-images-idx3-ubyte.gz", "truncated: header promises 8 bytes of data [2 2 2], file holds 5"},
-		{"truncated header", good[:6], idxBytes([]int{2}, []byte{1, 2}),
+		{"truncated header", good[:6], labels,
 			false, "train-images-idx3-ubyte.gz", "truncated IDX header"},
+		{"empty images file", []byte{}, labels,
+			false, "train-images-idx3-ubyte.gz", "the file is empty"},
+		{"no images (said: train split is empty)", withDims(0, 28, 28), idxBytes([]int{0}, nil),
+			false, "train-images-idx3-ubyte.gz", "holds no images (dimensions [0 28 28])"},
+		{"zero-width images", withDims(2, 28, 0), labels,
+			false, "train-images-idx3-ubyte.gz", "images of 28×0 pixels hold nothing"},
+		{"dims overflow (panicked)", withDims(1<<32-1, 1<<32-1, 1<<32-1), labels,
+			false, "train-images-idx3-ubyte.gz", "implausible dimensions [4294967295 4294967295 4294967295]"},
+		{"dims wrap to 0 (blamed the labels)", withDims(1<<22, 1<<21, 1<<21), labels,
+			false, "train-images-idx3-ubyte.gz", "implausible dimensions [4194304 2097152 2097152]"},
 		{"count mismatch", good, idxBytes([]int{3}, []byte{1, 2, 3}),
 			false, "train-labels-idx1-ubyte.gz", "3 labels for 2 images"},
 		{"label out of range", good, idxBytes([]int{2}, []byte{1, 12}),
@@ -110,21 +127,180 @@ func TestBadFiles(t *testing.T) {
 			false, "train-labels-idx1-ubyte.gz", "expected 1 dimension for labels"},
 	}
 	for _, tt := range tests {
+		for _, compress := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/gzip=%v", tt.name, compress), func(t *testing.T) {
+				dir := t.TempDir()
+				enc := func(b []byte) []byte { return b }
+				if compress {
+					enc = gz
+				}
+				if !tt.skip {
+					write(t, dir, "mnist/train-images-idx3-ubyte.gz", enc(tt.images))
+					write(t, dir, "mnist/train-labels-idx1-ubyte.gz", enc(tt.labels))
+				}
+				_, err := Load(config.Data{Dataset: "mnist", Dir: dir, ValFraction: 0.5})
+				var de *Error
+				if !errors.As(err, &de) {
+					t.Fatalf("error %v (%T) is not a *data.Error", err, err)
+				}
+				if !strings.HasSuffix(de.Path, tt.wantFile) || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("error %q\nwant file %s and text %q", err, tt.wantFile, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// TestGzipIntegrity checks that a gzip file is read to its end: a wrong
+// CRC-32, bytes after the stream, more data than declared, and a stream cut
+// short are errors naming the file.
+func TestGzipIntegrity(t *testing.T) {
+	good := gz(idxBytes([]int{2, 2, 2}, []byte{1, 2, 3, 4, 5, 6, 7, 8}))
+	badCRC := slices.Clone(good)
+	badCRC[len(badCRC)-8] ^= 0xff // the CRC-32 is the trailer's first 4 bytes
+	tests := []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"checksum mismatch", badCRC, "gzip checksum mismatch"},
+		{"trailing garbage", append(slices.Clone(good), "garbage"...), "bytes after the end of the gzip stream"},
+		{"more data than declared", gz(idxBytes([]int{2, 2, 2}, make([]byte, 9))), "the gzip stream holds more than the 8 bytes"},
+		{"cut short", good[:len(good)-10], "truncated gzip stream"},
+		{"corrupt header", append([]byte{0x1f, 0x8b, 99}, good[3:]...), "corrupt gzip header"},
+		{"raw trailing data", idxBytes([]int{2, 2, 2}, make([]byte, 9)), "1 bytes follow the 8 bytes of data"},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if !tt.skip {
-				write(t, dir, "mnist/train-images-idx3-ubyte.gz", gz(tt.images))
-				write(t, dir, "mnist/train-labels-idx1-ubyte.gz", gz(tt.labels))
-			}
-			_, err := Load(config.Data{Dataset: "mnist", Dir: dir, ValFraction: 0.5})
+			p := write(t, t.TempDir(), "x-images-idx3-ubyte.gz", tt.file)
+			_, _, err := ReadIDX(p)
 			var de *Error
-			if !errors.As(err, &de) {
-				t.Fatalf("error %v (%T) is not a *data.Error", err, err)
-			}
-			if !strings.HasSuffix(de.Path, tt.wantFile) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q\nwant file %s and text %q", err, tt.wantFile, tt.want)
+			if !errors.As(err, &de) || de.Path != p || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want a *data.Error on %s containing %q", err, p, tt.want)
 			}
 		})
+	}
+	p := write(t, t.TempDir(), "ok.gz", append(slices.Clone(good), gz(nil)...)) // a second, empty gzip member is allowed
+	if dims, v, err := ReadIDX(p); err != nil || !slices.Equal(dims, []int{2, 2, 2}) || v[7] != 8 {
+		t.Errorf("two-member gzip: %v %v %v", dims, v, err)
+	}
+}
+
+// TestHugeDeclaredSizeAllocatesNothing checks that a 12-byte header
+// declaring 1.9 GB of data is refused without allocating it, raw or gzip.
+func TestHugeDeclaredSizeAllocatesNothing(t *testing.T) {
+	header := idxBytes([]int{2_000_000, 31, 31}, nil) // 1.92e9 bytes declared
+	for _, compress := range []bool{false, true} {
+		b := header
+		if compress {
+			b = gz(header)
+		}
+		p := write(t, t.TempDir(), "huge.gz", b)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := ReadIDX(p)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "truncated: header promises 1922000000 bytes") {
+			t.Errorf("gzip=%v: error %v", compress, err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+			t.Errorf("gzip=%v: allocated %d bytes for a %d-byte file", compress, got, len(b))
+		}
+	}
+}
+
+// TestDataDirMessages checks the errors that lead the user somewhere: a
+// data.dir (or its dataset folder) that is a file, a directory where a file
+// belongs, and train and test images of different shapes.
+func TestDataDirMessages(t *testing.T) {
+	t.Run("data.dir is a file", func(t *testing.T) {
+		f := write(t, t.TempDir(), "data", []byte("x"))
+		for _, read := range []func() error{
+			func() error { _, err := Load(config.Data{Dataset: "mnist", Dir: f, ValFraction: 0.1}); return err },
+			func() error { return Fetch(t.Context(), f, "mnist", io.Discard) },
+		} {
+			err := read()
+			var de *Error
+			if !errors.As(err, &de) || de.Path != f || !strings.Contains(err.Error(), "data.dir is a file, not a directory") ||
+				strings.Contains(err.Error(), "run `kdcal data fetch") {
+				t.Errorf("error %v", err)
+			}
+		}
+	})
+	t.Run("data.dir/mnist is a file", func(t *testing.T) {
+		dir := t.TempDir()
+		f := write(t, dir, "mnist", []byte("x"))
+		_, err := Load(config.Data{Dataset: "mnist", Dir: dir, ValFraction: 0.1})
+		if err == nil || !strings.Contains(err.Error(), f+": data.dir/mnist is a file, not a directory") {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("directory for a file", func(t *testing.T) {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "mnist", "train-images-idx3-ubyte.gz"), 0o755)
+		_, err := Load(config.Data{Dataset: "mnist", Dir: dir, ValFraction: 0.1})
+		if err == nil || !strings.Contains(err.Error(), "file not found") {
+			t.Errorf("error %v", err)
+		}
+		p := filepath.Join(dir, "mnist", "train-images-idx3-ubyte.gz")
+		if _, _, err := ReadIDX(p); err == nil || !strings.Contains(err.Error(), p+": is a directory") {
+			t.Errorf("ReadIDX: %v", err)
+		}
+	})
+	t.Run("train and test shapes differ (panicked after an epoch)", func(t *testing.T) {
+		dir := t.TempDir()
+		writeIDXSet(t, filepath.Join(dir, "mnist"), 3, []byte{0, 1, 2}, true)
+		test := write(t, dir, "mnist/t10k-images-idx3-ubyte.gz", gz(idxBytes([]int{3, 3, 3}, make([]byte, 27))))
+		_, err := Load(config.Data{Dataset: "mnist", Dir: dir, ValFraction: 0.1})
+		var de *Error
+		if !errors.As(err, &de) || de.Path != test ||
+			!strings.Contains(err.Error(), "test images are 1×3×3, but the training images in "+filepath.Join(dir, "mnist", "train-images-idx3-ubyte.gz")+" are 1×2×2") {
+			t.Errorf("error %v", err)
+		}
+	})
+}
+
+// TestSplitLeavesEveryClass checks that a split leaving a class without a
+// validation or training example fails at load, before any training, as a
+// configuration error naming the key responsible.
+func TestSplitLeavesEveryClass(t *testing.T) {
+	// per examples of each class 0-8, plus rare examples of class 9.
+	set := func(per, rare int) string {
+		labels := make([]byte, 9*per+rare)
+		for i := range labels {
+			labels[i] = byte(i % 9)
+			if i >= 9*per {
+				labels[i] = 9
+			}
+		}
+		dir := t.TempDir()
+		writeIDXSet(t, filepath.Join(dir, "mnist"), len(labels), labels, true)
+		return dir
+	}
+	one, two := set(10, 1), set(100, 2)
+	tests := []struct {
+		name  string
+		dir   string
+		frac  float64
+		limit int
+		want  string
+	}{
+		{"no validation example", one, 0.2, 0, "data.val_fraction: 0.2 puts no example of class 9 (1 examples) in the validation split (round(0.2 × 1) = 0)"},
+		{"no training example", one, 0.5, 0, "data.val_fraction: 0.5 leaves class 9 (1 examples) without a training example"},
+		// 675 + 1 training examples; quotas 20·75/676 = 2.2 for classes 0-8 and 0.03 for class 9.
+		{"limit drops a class", two, 0.25, 20, "data.train_limit: 20 leaves class 9 without a training example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(config.Data{Dataset: "mnist", Dir: tt.dir, ValFraction: tt.frac, TrainLimit: tt.limit})
+			var ce *config.Error
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want a *config.Error containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Load(config.Data{Dataset: "mnist", Dir: two, ValFraction: 0.25, TrainLimit: 300}); err != nil {
+		t.Errorf("a split that keeps every class: %v", err)
 	}
 }
 
@@ -338,6 +514,41 @@ func TestRealDatasets(t *testing.T) {
 				if !f.Known {
 					t.Errorf("%s: sha256 %s is not the packaged file's", f.Path, f.SHA256)
 				}
+			}
+		})
+	}
+}
+
+// TestCIFARBadFiles checks the CIFAR reader's size checks, made before any
+// file is read: each error names the file.
+func TestCIFARBadFiles(t *testing.T) {
+	rec := cifarRecord([]byte{0, 5}, 0)
+	tests := []struct {
+		name  string
+		setup func(dir string) string // returns the bad file
+		want  string
+	}{
+		{"missing", func(dir string) string { return filepath.Join(dir, "cifar100", "train.bin") }, "cannot read"},
+		{"empty", func(dir string) string { return write(t, dir, "cifar100/train.bin", nil) }, "the file is empty"},
+		{"directory", func(dir string) string {
+			p := filepath.Join(dir, "cifar100", "train.bin")
+			os.MkdirAll(p, 0o755)
+			return p
+		}, "is a directory, not a CIFAR batch file"},
+		{"partial record", func(dir string) string { return write(t, dir, "cifar100/train.bin", append(rec, rec[:10]...)) },
+			"size 3084 is not a multiple of the 3074-byte record"},
+		{"label out of range", func(dir string) string { return write(t, dir, "cifar100/train.bin", cifarRecord([]byte{0, 100}, 0)) },
+			"label 100 of record 0 is outside [0, 100)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, "cifar100/test.bin", rec)
+			bad := tt.setup(dir)
+			_, _, err := ReadOfficial(config.Data{Dataset: "cifar100", Dir: dir})
+			var de *Error
+			if !errors.As(err, &de) || de.Path != bad || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want a *data.Error on %s containing %q", err, bad, tt.want)
 			}
 		})
 	}

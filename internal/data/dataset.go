@@ -1,11 +1,14 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
 )
@@ -17,6 +20,7 @@ type Raw struct {
 	N       int
 	C, H, W int
 	Classes int
+	Images  string // the images file it was read from ("" for the synthetic set), for messages
 }
 
 // D returns the input dimension C·H·W.
@@ -52,8 +56,14 @@ func Load(cfg config.Data) (*Splits, error) {
 		return nil, err
 	}
 	trIdx, valIdx := StratifiedSplit(train.Y, train.Classes, cfg.ValFraction, cfg.SplitSeed)
+	if err := checkSplit(train, trIdx, valIdx, cfg, "data.val_fraction"); err != nil {
+		return nil, err
+	}
 	if cfg.TrainLimit > 0 && cfg.TrainLimit < len(trIdx) {
 		trIdx = StratifiedSubset(train.Y, trIdx, train.Classes, cfg.TrainLimit, cfg.SplitSeed)
+		if err := checkSplit(train, trIdx, valIdx, cfg, "data.train_limit"); err != nil {
+			return nil, err
+		}
 	}
 	scale := float32(1.0 / 255)
 	if cfg.Dataset == "synthetic" {
@@ -74,8 +84,19 @@ func Load(cfg config.Data) (*Splits, error) {
 	return s, nil
 }
 
-// ReadOfficial reads the official train and test sets of the configured dataset.
+// ReadOfficial reads the official train and test sets of the configured
+// dataset and checks that their inputs have the same shape.
 func ReadOfficial(cfg config.Data) (train, test Raw, err error) {
+	if cfg.Dataset == "synthetic" {
+		train, test = Synthetic(cfg.Synthetic)
+		return train, test, nil
+	}
+	if !slices.Contains(config.Datasets, cfg.Dataset) {
+		return Raw{}, Raw{}, &Error{Path: cfg.Dataset, Msg: "unknown dataset", Hint: "choose one of " + strings.Join(config.Datasets, ", ")}
+	}
+	if err := checkDataDir(cfg.Dir, cfg.Dataset); err != nil {
+		return Raw{}, Raw{}, err
+	}
 	dir := filepath.Join(cfg.Dir, cfg.Dataset)
 	switch cfg.Dataset {
 	case "mnist", "fashion-mnist":
@@ -97,12 +118,37 @@ func ReadOfficial(cfg config.Data) (train, test Raw, err error) {
 		if err == nil {
 			test, err = readCIFARSet([]string{filepath.Join(dir, "test.bin")}, 2, 100)
 		}
-	case "synthetic":
-		train, test = Synthetic(cfg.Synthetic)
-	default:
-		err = &Error{Path: cfg.Dataset, Msg: "unknown dataset"}
+	}
+	if err == nil && (train.C != test.C || train.H != test.H || train.W != test.W) {
+		err = &Error{Path: test.Images, Msg: fmt.Sprintf("test images are %d×%d×%d, but the training images in %s are %d×%d×%d",
+			test.C, test.H, test.W, train.Images, train.C, train.H, train.W),
+			Hint: "the two files come from different datasets; fetch them again (kdcal data fetch)"}
 	}
 	return train, test, err
+}
+
+// checkDataDir reports a data.dir, or its dataset folder, that exists but
+// is not a directory. A missing one is left to the callers, which say how
+// to fetch the data.
+func checkDataDir(dir, dataset string) error {
+	for _, p := range []string{dir, filepath.Join(dir, dataset)} {
+		st, err := os.Stat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil
+		case err != nil:
+			return &Error{Path: p, Msg: "cannot read data.dir: " + err.Error()}
+		case !st.IsDir():
+			what := "data.dir"
+			if p != dir {
+				what = "data.dir/" + dataset
+			}
+			return &Error{Path: p, Msg: what + " is a file, not a directory",
+				Hint: "set data.dir to a directory (--set data.dir=DIR or KDCAL_DATA_DIR=DIR), or move the file away; " +
+					"`kdcal data fetch` then creates it and copies the dataset in"}
+		}
+	}
+	return nil
 }
 
 func readIDXSet(dir, dataset, prefix string) (Raw, error) {
@@ -114,11 +160,11 @@ func readIDXSet(dir, dataset, prefix string) (Raw, error) {
 	if err != nil {
 		return Raw{}, err
 	}
-	px, y, h, w, err := readIDXPair(img, lab, 10)
+	p, err := readIDXPair(img, lab, 10)
 	if err != nil {
 		return Raw{}, err
 	}
-	return Raw{X: bytesToFloat(px), Y: y, N: len(y), C: 1, H: h, W: w, Classes: 10}, nil
+	return Raw{X: bytesToFloat(p.images), Y: p.labels, N: len(p.labels), C: 1, H: p.h, W: p.w, Classes: 10, Images: img}, nil
 }
 
 func readCIFARSet(paths []string, labelBytes, classes int) (Raw, error) {
@@ -126,7 +172,7 @@ func readCIFARSet(paths []string, labelBytes, classes int) (Raw, error) {
 	if err != nil {
 		return Raw{}, err
 	}
-	return Raw{X: bytesToFloat(px), Y: y, N: len(y), C: 3, H: 32, W: 32, Classes: classes}, nil
+	return Raw{X: bytesToFloat(px), Y: y, N: len(y), C: 3, H: 32, W: 32, Classes: classes, Images: paths[0]}, nil
 }
 
 // findFile returns dir/name.gz or dir/name, whichever exists.
@@ -198,6 +244,40 @@ func normalise(d *Dataset, mean, std []float64) {
 			}
 		}
 	}
+}
+
+// checkSplit reports a class of the official training set that the split
+// (or the training limit) leaves without a validation or a training example,
+// as a configuration error naming key, the setting responsible: calibration
+// and per-class statistics need every class in both splits.
+func checkSplit(train Raw, trIdx, valIdx []int, cfg config.Data, key string) error {
+	total := classCounts(train.Y, nil, train.Classes)
+	inTrain, inVal := classCounts(train.Y, trIdx, train.Classes), classCounts(train.Y, valIdx, train.Classes)
+	for c, n := range total {
+		switch {
+		case n == 0:
+			continue // absent from the dataset itself: not the split's doing
+		case inVal[c] == 0:
+			return &config.Error{Key: "data.val_fraction", Msg: fmt.Sprintf("%g puts no example of class %d (%d examples) in the validation split "+
+				"(round(%g × %d) = 0); it must be at least 0.5/%d for every class to have one", cfg.ValFraction, c, n, cfg.ValFraction, n, n)}
+		case inTrain[c] == 0 && key == "data.train_limit":
+			return &config.Error{Key: key, Msg: fmt.Sprintf("%d leaves class %d without a training example (%d classes); "+
+				"raise it, or set 0 to keep every training example", cfg.TrainLimit, c, train.Classes)}
+		case inTrain[c] == 0:
+			return &config.Error{Key: key, Msg: fmt.Sprintf("%g leaves class %d (%d examples) without a training example: "+
+				"all of them go to the validation split; lower it", cfg.ValFraction, c, n)}
+		}
+	}
+	return nil
+}
+
+// classCounts counts the labels at positions idx (all when idx is nil) per class.
+func classCounts(labels, idx []int, classes int) []int {
+	counts := make([]int, classes)
+	for c, g := range byClass(labels, idx, classes) {
+		counts[c] = len(g)
+	}
+	return counts
 }
 
 // StratifiedSplit splits positions 0..len(labels)-1 into train and validation

