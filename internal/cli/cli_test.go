@@ -40,7 +40,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad log level", nil, []string{"--log-level", "loud", "version"}, ExitUsage, "--log-level"},
 		{"bad --set", nil, []string{"config", "show", "--set", "novalue"}, ExitUsage, "use --set key=value"},
 		{"config typo in file", nil, []string{"config", "show", "--config", "typo.yaml"}, ExitConfig,
-			`typo.yaml: teacher.sizez: unknown key (did you mean "teacher.sizes"?)`},
+			`typo.yaml:2: teacher.sizez: unknown key (did you mean "teacher.sizes"?)`},
 		{"config typo in env", []string{"KDCAL_TEACHER_SIZEZ=x"}, []string{"config", "show"}, ExitConfig, "KDCAL_TEACHER_SIZES"},
 		{"config out of range", nil, []string{"config", "show", "--set", "teacher.train.lr=0"}, ExitConfig, "teacher.train.lr: 0 must be > 0"},
 		{"missing dataset", nil, []string{"data", "fetch", "--dataset", "cifar10", "--set", "data.dir=nodata"}, ExitData, "cifar10: cannot be fetched here"},

@@ -48,6 +48,20 @@ type Data struct {
 	Synthetic Synthetic `mapstructure:"synthetic" yaml:"synthetic"`
 }
 
+// Classes returns the number of classes of the configured dataset (0 for an
+// unknown one).
+func (d Data) Classes() int {
+	switch d.Dataset {
+	case "mnist", "fashion-mnist", "cifar10":
+		return 10
+	case "cifar100":
+		return 100
+	case "synthetic":
+		return d.Synthetic.Classes
+	}
+	return 0
+}
+
 // Synthetic configures the seeded synthetic dataset (for tests and smoke runs).
 type Synthetic struct {
 	Train    int `mapstructure:"train" yaml:"train"`       // official-train-set size

@@ -74,8 +74,8 @@ func TestUnknownKeys(t *testing.T) {
 		src  Source
 		want string
 	}{
-		{"file", Source{File: file}, file + `: teacher.sizez: unknown key (did you mean "teacher.sizes"?)`},
-		{"inside a size table", Source{File: nested}, nested + `: teacher.cnn.huge.hiden: unknown key (did you mean "teacher.cnn.huge.hidden"?)`},
+		{"file", Source{File: file}, file + `:2: teacher.sizez: unknown key (did you mean "teacher.sizes"?)`},
+		{"inside a size table", Source{File: nested}, nested + `:3: teacher.cnn.huge.hiden: unknown key (did you mean "teacher.cnn.huge.hidden"?)`},
 		{"env", Source{Env: []string{"KDCAL_DATA_DIRR=x"}}, `environment variable KDCAL_DATA_DIRR: matches no configuration key (did you mean "KDCAL_DATA_DIR"?)`},
 		{"flag", Source{Set: map[string]string{"kd.temprature": "2"}}, `flag --set: kd.temprature: unknown key (did you mean "kd.temperature"?)`},
 		{"nothing close", Source{Set: map[string]string{"zzzzzzzzzzzzzzzzzzzz": "2"}}, `flag --set: zzzzzzzzzzzzzzzzzzzz: unknown key`},
@@ -112,7 +112,7 @@ func TestValidate(t *testing.T) {
 		{"no seeds", map[string]string{"seeds": "[]"}, "seeds: list at least one seed"},
 		{"bad name", map[string]string{"name": "a/b"}, `name: "a/b" must be non-empty`},
 		{"mlp with conv", map[string]string{"student.model": "{conv: [4], hidden: [8]}"}, "student.model.conv: an mlp has no conv stages"},
-		{"not a number", map[string]string{"seeds": "[abc]"}, "cannot decode"},
+		{"not a number", map[string]string{"seeds": "[abc]"}, `flag --set: seeds[0]: got "abc" (text), expected a whole number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

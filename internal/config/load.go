@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -63,15 +66,40 @@ func (e *Error) Error() string {
 }
 
 // Load resolves defaults < file < environment < flags into a validated Config.
-// Every error it returns wraps one or more *Error.
+// Every error it returns wraps one or more *Error. Each source's values are
+// converted to the types of their keys before they are layered (see
+// decode.go), so a value of the wrong type is an error naming its source.
 func Load(src Source) (*Config, error) {
+	var body []byte
+	if src.File != "" {
+		b, err := os.ReadFile(src.File)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, &Error{Source: src.File, Msg: "config file not found (presets live in configs/, e.g. --config configs/quick.yaml)"}
+			}
+			return nil, &Error{Source: src.File, Msg: strings.TrimPrefix(err.Error(), "read "+src.File+": ")}
+		}
+		body = b
+	}
+	return load(src, body)
+}
+
+// load is Load with the config file's content already read.
+func load(src Source, body []byte) (*Config, error) {
 	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(configs.Default())); err != nil {
-		return nil, fmt.Errorf("config: built-in defaults: %w", err)
+	root, err := defaultsNode()
+	if err == nil {
+		err = mergeNode(v, "built-in defaults (configs/default.yaml)", root)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if src.File != "" {
-		if err := mergeFile(v, src.File); err != nil {
+		root, err := parseYAML(src.File, body)
+		if err != nil {
+			return nil, err
+		}
+		if err := mergeNode(v, src.File, root); err != nil {
 			return nil, err
 		}
 	}
@@ -83,7 +111,8 @@ func Load(src Source) (*Config, error) {
 	}
 	var c Config
 	if err := v.UnmarshalExact(&c); err != nil {
-		return nil, &Error{Source: describeSources(src), Msg: "cannot decode: " + err.Error()}
+		// Unreachable: every value was converted to its key's type above.
+		return nil, &Error{Source: describeSources(src), Msg: "internal error, please report it: the checked values do not decode: " + err.Error()}
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -100,62 +129,52 @@ func Default() *Config {
 	return c
 }
 
-func mergeFile(v *viper.Viper, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return &Error{Source: path, Msg: "config file not found (presets live in configs/, e.g. --config configs/quick.yaml)"}
-		}
-		return &Error{Source: path, Msg: err.Error()}
+// defaultsNode is configs/default.yaml, parsed once.
+var defaultsNode = sync.OnceValues(func() (*yaml.Node, error) {
+	return parseYAML("built-in defaults (configs/default.yaml)", configs.Default())
+})
+
+// parseYAML parses a config file's one YAML document.
+func parseYAML(source string, b []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Error{Source: source, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	var raw map[string]any
-	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return &Error{Source: path, Msg: "not valid YAML: " + err.Error()}
+	root := deref(&doc)
+	if root.Kind == 0 || isNull(root) {
+		return nil, &Error{Source: source, Msg: "the config file is empty (or holds only comments); " +
+			"list the keys that differ from the defaults (see configs/quick.yaml), or leave out --config to use the defaults"}
 	}
-	if err := checkKeys(path, "", raw); err != nil {
-		return err
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, &Error{Source: source, Msg: "holds more than one YAML document (a second '---'); kdcal reads one: merge them"}
 	}
-	if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
-		return &Error{Source: path, Msg: err.Error()}
-	}
-	return nil
+	return root, nil
 }
 
-// checkKeys walks a decoded YAML tree and reports every key that is not in
-// the Config tree.
-func checkKeys(source, prefix string, raw map[string]any) error {
-	var errs []error
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
+// mergeNode checks every key and value of a parsed file against the Config
+// tree and merges the result into v.
+func mergeNode(v *viper.Viper, source string, root *yaml.Node) error {
+	d := &decoder{source: source, lines: true}
+	tree, ok := d.value("", typeConfig, root)
+	if len(d.errs) > 0 {
+		return errors.Join(d.errs...)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		path := k
-		if prefix != "" {
-			path = prefix + "." + k
-		}
-		if !KnownKey(path) {
-			errs = append(errs, unknownKey(source, path))
-			continue
-		}
-		if sub, ok := raw[k].(map[string]any); ok && hasChildren(path) {
-			if err := checkKeys(source, path, sub); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	if ok {
+		return v.MergeConfigMap(tree.(map[string]any))
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func unknownKey(source, path string) *Error {
 	return &Error{Source: source, Key: path, Msg: "unknown key", Suggest: Nearest(path)}
 }
 
-// applyEnv sets every key named by a KDCAL_ variable in env (values parsed
-// as YAML, like --set) and reports variables that match no key. The
-// variables come from Source.Env rather than viper's AutomaticEnv so that
-// the layering is explicit and testable.
+// applyEnv sets every key named by a KDCAL_ variable in env and reports
+// variables that match no key. Text keys take the value verbatim; others
+// parse it as YAML, like --set. The variables come from Source.Env rather
+// than viper's AutomaticEnv so that the layering is explicit and testable.
 func applyEnv(v *viper.Viper, env []string) error {
 	var errs []error
 	known := map[string]string{}
@@ -168,15 +187,9 @@ func applyEnv(v *viper.Viper, env []string) error {
 			continue
 		}
 		if key, ok := known[name]; ok {
-			var val any
-			if err := yaml.Unmarshal([]byte(value), &val); err != nil {
-				errs = append(errs, &Error{Source: "environment variable " + name, Key: key, Msg: "value is not valid YAML: " + err.Error()})
-				continue
+			if err := setValue(v, "environment variable "+name, key, value); err != nil {
+				errs = append(errs, err)
 			}
-			if val == nil {
-				val = ""
-			}
-			v.Set(key, val)
 			continue
 		}
 		key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, EnvPrefix), "_", "."))
@@ -187,6 +200,35 @@ func applyEnv(v *viper.Viper, env []string) error {
 		errs = append(errs, e)
 	}
 	return errors.Join(errs...)
+}
+
+// setValue converts one environment or flag value for key and sets it.
+func setValue(v *viper.Viper, source, key, value string) error {
+	t, ok := typeAt(key)
+	if !ok {
+		return unknownKey(source, key)
+	}
+	if t == typeString {
+		v.Set(key, value)
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(value), &doc); err != nil {
+		return &Error{Source: source, Key: key, Msg: fmt.Sprintf("value %q is not valid YAML: %s", value, strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	n := deref(&doc)
+	if n.Kind == 0 {
+		n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	}
+	d := &decoder{source: source, csv: true}
+	val, ok := d.value(key, t, n)
+	if len(d.errs) > 0 {
+		return errors.Join(d.errs...)
+	}
+	if ok {
+		v.Set(key, val)
+	}
+	return nil
 }
 
 // EnvName returns the environment variable that sets a dotted key.
@@ -211,21 +253,9 @@ func applySet(v *viper.Viper, src Source) error {
 			errs = append(errs, unknownKey(origin, key))
 			continue
 		}
-		var val any
-		if err := yaml.Unmarshal([]byte(src.Set[k]), &val); err != nil {
-			errs = append(errs, &Error{Source: origin, Key: key, Msg: "value is not valid YAML: " + err.Error()})
-			continue
+		if err := setValue(v, origin, key, src.Set[k]); err != nil {
+			errs = append(errs, err)
 		}
-		if sub, ok := val.(map[string]any); ok {
-			if err := checkKeys(origin, key, sub); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-		}
-		if val == nil {
-			val = ""
-		}
-		v.Set(key, val)
 	}
 	return errors.Join(errs...)
 }
@@ -277,19 +307,6 @@ func KnownKey(key string) bool {
 	return false
 }
 
-// hasChildren reports whether key is a section (has sub-keys) rather than a
-// scalar or list.
-func hasChildren(key string) bool {
-	n := len(strings.Split(key, "."))
-	for _, k := range keyTree {
-		ps := strings.Split(k, ".")
-		if len(ps) > n && matchKey(strings.Join(ps[:n], "."), key) {
-			return true
-		}
-	}
-	return false
-}
-
 func matchKey(pattern, key string) bool {
 	p, k := strings.Split(pattern, "."), strings.Split(key, ".")
 	if len(p) != len(k) {
@@ -304,7 +321,9 @@ func matchKey(pattern, key string) bool {
 }
 
 // LeafKeys lists the concrete leaf keys of the defaults (map entries expanded).
-func LeafKeys() []string {
+func LeafKeys() []string { return slices.Clone(leafKeys()) }
+
+var leafKeys = sync.OnceValue(func() []string {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(configs.Default())); err != nil {
@@ -313,7 +332,7 @@ func LeafKeys() []string {
 	keys := v.AllKeys()
 	sort.Strings(keys)
 	return keys
-}
+})
 
 // Nearest returns the valid key closest to key by edit distance, with map
 // wildcards filled from key itself, or "" when nothing is reasonably close.

@@ -86,15 +86,53 @@ func (v *validator) data(d Data, c *Config) {
 		v.failf("data.val_fraction", "%v must be in (0, 0.5] (e.g. 0.1): calibration needs a validation split", d.ValFraction)
 	}
 	v.atLeast("data.train_limit", d.TrainLimit, 0)
+	if k := d.Classes(); d.TrainLimit > 0 && d.TrainLimit < k {
+		v.failf("data.train_limit", "%d is fewer than the %d classes of %s: some class would have no training example; "+
+			"use at least %d, or 0 to keep every example", d.TrainLimit, k, d.Dataset, k)
+	}
 	s := d.Synthetic
 	v.atLeast("data.synthetic.train", s.Train, 10)
 	v.atLeast("data.synthetic.test", s.Test, 1)
 	v.atLeast("data.synthetic.classes", s.Classes, 2)
 	v.atLeast("data.synthetic.features", s.Features, 1)
+	if d.Dataset == "synthetic" {
+		v.syntheticSplit(d)
+	}
 	if d.Dataset == "synthetic" && (c.Teacher.Family == FamilyCNN || c.Student.Family == FamilyCNN) {
 		side := int(math.Sqrt(float64(s.Features)))
 		if side*side != s.Features {
 			v.failf("data.synthetic.features", "%d must be a perfect square (e.g. 16) when a CNN reads the synthetic set as an image", s.Features)
+		}
+	}
+}
+
+// syntheticSplit checks that the synthetic set's split leaves every class
+// examples in both the training and the validation split. Its labels cycle
+// through the classes, so class c has ⌊n/k⌋ or ⌈n/k⌉ examples, and the
+// split (data.StratifiedSplit) puts round(val_fraction·n_c) of them in
+// validation. Real datasets are checked when they are loaded.
+func (v *validator) syntheticSplit(d Data) {
+	s := d.Synthetic
+	if s.Classes < 2 || s.Train < 10 || !(d.ValFraction > 0 && d.ValFraction <= 0.5) {
+		return // reported above
+	}
+	if s.Train < s.Classes {
+		v.failf("data.synthetic.train", "%d examples cannot cover %d classes (data.synthetic.classes); use at least %d",
+			s.Train, s.Classes, s.Classes)
+		return
+	}
+	for _, n := range []int{s.Train / s.Classes, (s.Train + s.Classes - 1) / s.Classes} {
+		k := int(math.Round(d.ValFraction * float64(n)))
+		switch {
+		case k == 0:
+			v.failf("data.val_fraction", "%g puts no example in the validation split for classes of %d examples "+
+				"(round(%g × %d) = 0; data.synthetic.train = %d over %d classes); it must be at least 0.5/%d",
+				d.ValFraction, n, d.ValFraction, n, s.Train, s.Classes, n)
+			return
+		case k == n:
+			v.failf("data.val_fraction", "%g leaves no training example for classes of %d examples "+
+				"(data.synthetic.train = %d over %d classes); lower it or raise data.synthetic.train", d.ValFraction, n, s.Train, s.Classes)
+			return
 		}
 	}
 }
@@ -171,6 +209,7 @@ func (v *validator) calibration(c Calibration) {
 	for _, m := range c.Methods {
 		v.oneOf("calibration.methods", m, Calibrators)
 	}
+	noDuplicates(v, "calibration.methods", "method", c.Methods)
 	v.atLeast("calibration.bins", c.Bins, 1)
 	v.atLeast("calibration.hist_bins", c.HistBins, 1)
 	if c.MatrixL2 < 0 {
@@ -185,6 +224,7 @@ func (v *validator) kd(k KD, c Calibration) {
 	for _, t := range k.Temperature {
 		v.positive("kd.temperature", t, "4")
 	}
+	noDuplicates(v, "kd.temperature", "temperature", k.Temperature)
 	if len(k.KDWeight) == 0 {
 		v.failf("kd.kd_weight", "list at least one weight (e.g. [0.9])")
 	}
@@ -193,18 +233,21 @@ func (v *validator) kd(k KD, c Calibration) {
 			v.failf("kd.kd_weight", "%v must be ≥ 0", w)
 		}
 	}
+	noDuplicates(v, "kd.kd_weight", "weight", k.KDWeight)
 	if k.CEWeight < 0 {
 		v.failf("kd.ce_weight", "%v must be ≥ 0", k.CEWeight)
 	}
 	for _, e := range k.StudentEpochs {
 		v.atLeast("kd.student_epochs", e, 1)
 	}
+	noDuplicates(v, "kd.student_epochs", "epoch count", k.StudentEpochs)
 	if len(k.Arms) == 0 {
 		v.failf("kd.arms", "list at least one arm (%s)", strings.Join(Arms, ", "))
 	}
 	for _, a := range k.Arms {
 		v.oneOf("kd.arms", a, Arms)
 	}
+	noDuplicates(v, "kd.arms", "arm", k.Arms)
 	if slices.Contains(k.Arms, ArmCalibrated) {
 		v.oneOf("kd.calibrator", k.Calibrator, Calibrators)
 		if !slices.Contains(c.Methods, k.Calibrator) {
@@ -229,6 +272,17 @@ func (v *validator) run(r Run) {
 	v.atLeast("run.slurm.cpus_per_task", r.Slurm.CPUsPerTask, 1)
 	if d, err := time.ParseDuration(r.Slurm.Poll); err != nil || d <= 0 {
 		v.failf("run.slurm.poll", "%q must be a positive Go duration (e.g. 2s)", r.Slurm.Poll)
+	}
+}
+
+// noDuplicates reports each value listed more than once in a grid list: a
+// grid point would be run twice under one name.
+func noDuplicates[T comparable](v *validator, key, what string, xs []T) {
+	count := map[T]int{}
+	for _, x := range xs {
+		if count[x]++; count[x] == 2 {
+			v.failf(key, "%s %v is listed more than once", what, x)
+		}
 	}
 }
 
