@@ -3,10 +3,14 @@ package model
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/nlpodyssey/safetensors"
 	"gorgonia.org/tensor"
@@ -152,45 +156,145 @@ func Save(path string, w *Weights, meta Meta) error {
 	return atomicfile.Write(path, b)
 }
 
+// FileError is a safetensors file that cannot be read or does not hold the
+// model it should: Path names it, Msg says what is wrong, Err is the
+// underlying error when there is one (fs.ErrNotExist for a missing file).
+type FileError struct {
+	Path string
+	Msg  string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Msg }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// maxHeaderBytes bounds a safetensors header (the JSON after the 8-byte
+// length), as the format's reference implementation and
+// github.com/nlpodyssey/safetensors do: 100 MB.
+const maxHeaderBytes = 100_000_000
+
 // ReadFile reads and parses a safetensors file, returning its tensors and
-// its metadata map.
+// its metadata map. Before it reads the file it checks the header length
+// against the bound and the file's size; the library then checks every
+// tensor's dtype, shape and data offsets against the data (contiguous,
+// exactly covering the file, no overflow).
 func ReadFile(path string) (safetensors.SafeTensors, map[string]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readChecked(path)
 	if err != nil {
 		return safetensors.SafeTensors{}, nil, err
 	}
+	return parse(path, b)
+}
+
+// readChecked reads a file whose 8-byte header length is plausible.
+func readChecked(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		msg := err.Error()
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = "file not found"
+		}
+		return nil, &FileError{Path: path, Msg: msg, Err: err}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &FileError{Path: path, Msg: err.Error(), Err: err}
+	}
+	if st.IsDir() {
+		return nil, &FileError{Path: path, Msg: "is a directory, not a safetensors file"}
+	}
+	size := st.Size()
+	var head [8]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil {
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("not a safetensors file: %d bytes, too short for the 8-byte header length", size)}
+	}
+	n := binary.LittleEndian.Uint64(head[:])
+	switch {
+	case n > maxHeaderBytes:
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("not a safetensors file: header length %d is over the format's %d-byte bound", n, maxHeaderBytes)}
+	case n > uint64(size-8):
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("truncated: the header length says %d bytes, the file has %d after it", n, size-8)}
+	}
+	b := make([]byte, size)
+	copy(b, head[:])
+	if _, err := io.ReadFull(f, b[8:]); err != nil {
+		return nil, &FileError{Path: path, Msg: "truncated while reading (did the file change?): " + err.Error()}
+	}
+	return b, nil
+}
+
+// parse deserializes a whole safetensors file held in b.
+func parse(path string, b []byte) (safetensors.SafeTensors, map[string]string, error) {
 	_, md, err := safetensors.ReadMetadata(b)
 	if err != nil {
-		return safetensors.SafeTensors{}, nil, fmt.Errorf("%s: not a safetensors file: %w", path, err)
+		return safetensors.SafeTensors{}, nil, &FileError{Path: path, Msg: "not a valid safetensors file: " + err.Error(), Err: err}
 	}
 	st, err := safetensors.Deserialize(b)
 	if err != nil {
-		return safetensors.SafeTensors{}, nil, fmt.Errorf("%s: not a safetensors file: %w", path, err)
+		return safetensors.SafeTensors{}, nil, &FileError{Path: path, Msg: "not a valid safetensors file: " + err.Error(), Err: err}
 	}
 	return st, md.Metadata(), nil
 }
 
-// Load reads a model written by Save and returns Float32 weights and the metadata.
+// Load reads a model written by Save and returns Float32 weights and the
+// metadata. Every tensor the metadata's architecture needs is checked
+// (present, F32, the right shape) before the weights are allocated, so a
+// damaged or foreign file cannot make kdcal allocate what its metadata
+// claims.
 func Load(path string) (*Weights, Meta, error) {
 	st, md, err := ReadFile(path)
 	if err != nil {
 		return nil, Meta{}, err
 	}
+	return fromTensors(path, st, md)
+}
+
+func fromTensors(path string, st safetensors.SafeTensors, md map[string]string) (*Weights, Meta, error) {
 	var meta Meta
 	mj, ok := md[MetaKey]
 	if !ok {
-		return nil, Meta{}, fmt.Errorf("%s: metadata has no %q entry (not written by kdcal)", path, MetaKey)
+		return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("metadata has no %q entry (not a model written by kdcal)", MetaKey)}
 	}
 	if err := json.Unmarshal([]byte(mj), &meta); err != nil {
-		return nil, Meta{}, fmt.Errorf("%s: metadata %q: %w", path, MetaKey, err)
+		return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("metadata %q is not valid: %v", MetaKey, err), Err: err}
 	}
 	a, err := meta.Arch()
 	if err != nil {
-		return nil, Meta{}, fmt.Errorf("%s: %w", path, err)
+		return nil, Meta{}, &FileError{Path: path, Msg: "metadata describes no valid architecture: " + strings.TrimPrefix(err.Error(), "model: "), Err: err}
+	}
+	params := a.Params()
+	for _, p := range params {
+		if err := checkTensor(st, p.Name, p.TorchShape()); err != nil {
+			return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("%v (the metadata describes %s)", err, a), Err: err}
+		}
+	}
+	if n := st.Len(); n != len(params) {
+		return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("holds %d tensors, the architecture %s has %d", n, a, len(params))}
 	}
 	w := NewWeights(a, tensor.Float32)
 	if err := w.SetFromTorch(st, ""); err != nil {
-		return nil, Meta{}, fmt.Errorf("%s: %w", path, err)
+		return nil, Meta{}, &FileError{Path: path, Msg: err.Error(), Err: err}
 	}
 	return w, meta, nil
+}
+
+// checkTensor checks that tensor name is F32 of the given shape without
+// decoding it.
+func checkTensor(st safetensors.SafeTensors, name string, shape []int) error {
+	tv, ok := st.Tensor(name)
+	if !ok {
+		return fmt.Errorf("tensor %q is missing", name)
+	}
+	want := make([]uint64, len(shape))
+	for i, d := range shape {
+		if d < 1 {
+			return fmt.Errorf("tensor %q would have shape %v", name, shape)
+		}
+		want[i] = uint64(d)
+	}
+	if tv.DType() != safetensors.F32 || !slices.Equal(tv.Shape(), want) {
+		return fmt.Errorf("tensor %q is %v %v, want F32 %v", name, tv.DType(), tv.Shape(), want)
+	}
+	return nil
 }
