@@ -1,4 +1,4 @@
-# kdcal — see README.md. Targets: build test demo data bench lint golden clean setup.
+# kdcal — see README.md. Targets: build test demo data bench lint golden clean setup fuzz.
 GO       ?= go
 BIN      := bin/kdcal
 TAGS     ?= $(shell scripts/blas-tags.sh)
@@ -7,7 +7,7 @@ LDFLAGS  := -X github.com/kdcal/kdcal/internal/version.revision=$(REV)
 GOFLAGS_ := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 CONFIG   ?= configs/quick.yaml
 
-.PHONY: all build test test-long demo data bench lint golden clean setup FORCE
+.PHONY: all build test test-long demo data bench lint golden clean setup fuzz FORCE
 
 all: build
 
@@ -42,6 +42,12 @@ demo: setup data
 # Benchmarks: training step vs PyTorch, calibration/metrics vs numpy.
 bench: setup build
 	scripts/bench.sh
+
+# Every fuzz target (listed in scripts/fuzz.sh) for FUZZTIME each; a crasher
+# lands in <package>/testdata/fuzz/<Target>/ and is committed as a regression case.
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -398,17 +398,16 @@ func (d *Dataset) Batches(bs int) int { return (d.N + bs - 1) / bs }
 // Shape returns the input shape (C, H, W) and number of classes of the
 // configured dataset without reading it.
 func Shape(cfg config.Data) (c, h, w, classes int) {
+	classes = cfg.Classes()
 	switch cfg.Dataset {
-	case "cifar10":
-		return 3, 32, 32, 10
-	case "cifar100":
-		return 3, 32, 32, 100
+	case "cifar10", "cifar100":
+		return 3, 32, 32, classes
 	case "synthetic":
 		s := cfg.Synthetic
 		if side := int(math.Sqrt(float64(s.Features))); side*side == s.Features {
-			return 1, side, side, s.Classes
+			return 1, side, side, classes
 		}
-		return 1, 1, s.Features, s.Classes
+		return 1, 1, s.Features, classes
 	default: // mnist, fashion-mnist
 		return 1, 28, 28, 10
 	}

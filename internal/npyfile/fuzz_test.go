@@ -20,12 +20,12 @@ var seedHeaders = []string{
 	"{'descr': '<i4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 0), }",
 }
 
-// FuzzRead feeds arbitrary bytes to the .npy reader. It must never panic or
+// FuzzReadNPY feeds arbitrary bytes to the .npy reader. It must never panic or
 // allocate more than the input holds; when it accepts a file, the header
 // must describe exactly the bytes that follow it, re-rendering the header
 // canonically must parse to the same header, and the values must survive a
 // canonical re-encoding unchanged.
-func FuzzRead(f *testing.F) {
+func FuzzReadNPY(f *testing.F) {
 	for i, h := range seedHeaders {
 		for _, ver := range []byte{1, 2, 3} {
 			f.Add(npyBytes(ver, h, make([]byte, 48)[:24+8*i%24]))
@@ -88,10 +88,10 @@ func checkMatrixRoundTrip(t *testing.T, m []float64, rows, cols int) {
 	}
 }
 
-// FuzzRoundTrip checks that what npyfile writes it reads back identically:
+// FuzzNPYRoundTrip checks that what npyfile writes it reads back identically:
 // float32 matrices bit for bit (non-finite values refused with their
 // position) and int64 vectors exactly.
-func FuzzRoundTrip(f *testing.F) {
+func FuzzNPYRoundTrip(f *testing.F) {
 	f.Add(uint8(2), uint8(3), []byte("0123456789abcdefghijklmnopqrstuvwxyz"))
 	f.Add(uint8(1), uint8(1), []byte{0, 0, 0xc0, 0x7f}) // NaN
 	f.Fuzz(func(t *testing.T, rows, cols uint8, raw []byte) {
