@@ -3,10 +3,20 @@ package npyfile
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
+
+// python is Debian's interpreter (internal/testutil.Python; testutil
+// imports this package, so it cannot be imported here).
+const python = "/usr/bin/python3"
 
 // npyBytes builds a .npy file from a raw header text (no padding added),
 // for format version ver (1, 2 or 3), followed by data.
@@ -163,4 +173,112 @@ func TestFloat16(t *testing.T) {
 	if v := float16(0x7e00); v == v {
 		t.Errorf("float16(0x7e00) = %v, want NaN", v)
 	}
+}
+
+// TestNumpyDifferential mutates headers at random (seeded: insertions,
+// deletions and replacements drawn from header tokens) and has numpy.load
+// and kdcal read each file: kdcal must accept nothing numpy refuses, read
+// every file numpy reads with the same shape and values, and refuse one only
+// for the documented reasons (a non-canonical dtype string, bytes after the
+// data). The mutations avoid a bare '\r' before the dict, which numpy 1.24's
+// Python-2 header filter (tokenize/untokenize) mangles.
+func TestNumpyDifferential(t *testing.T) {
+	if err := exec.Command(python, "-c", "import numpy").Run(); err != nil {
+		t.Skipf("%s cannot import numpy (install python3-numpy; CI does)", python)
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	bases := []string{
+		"{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }\n",
+		"{'shape': (4,), 'descr': '<i8', 'fortran_order': False}",
+		`{"descr": "<i8", "fortran_order": False, "shape": (4,)}`,
+	}
+	tokens := []string{" ", "\n", ",", "(", ")", "{", "}", "'", `"`, ":", "#", `\`, "L", "0", "4", "2", "_", "+", "-",
+		"u", "r", "b", "x", "True", "False", "None", "(4)", "[4]", "(2, 2)", "(1, 4)", "(4, 1)", "'<i4'", "'>i8'",
+		"'|i8'", "'=i8'", "'i8'", "'<u8'", "'<f8'", "\t", "0x4", "4_0", "04", "1_2"}
+	data := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, 3), 1<<63|1<<40)
+	data = append(data, data...)
+	const n = 1000
+	for i := range n {
+		h := bases[rng.IntN(len(bases))]
+		for k := rng.IntN(4) + 1; k > 0; k-- {
+			pos := rng.IntN(len(h) + 1)
+			end := min(len(h), pos+1+rng.IntN(4))
+			switch rng.IntN(3) {
+			case 0:
+				h = h[:pos] + tokens[rng.IntN(len(tokens))] + h[pos:]
+			case 1:
+				h = h[:min(pos, len(h))] + h[end:]
+			default:
+				h = h[:min(pos, len(h))] + tokens[rng.IntN(len(tokens))] + h[end:]
+			}
+		}
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.npy", i)), npyBytes(byte(1+rng.IntN(3)), h, data), 0o644)
+	}
+	out, err := exec.Command(python, "-c", `
+import json, os, sys, numpy as np
+d = sys.argv[1]; out = {}
+for n in sorted(os.listdir(d)):
+    try:
+        a = np.load(os.path.join(d, n))
+        out[n] = {"ok": True, "shape": list(a.shape), "values": a.ravel().astype(np.float64).tolist()}
+    except Exception as e:
+        out[n] = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+print(json.dumps(out))`, dir).Output()
+	if err != nil {
+		t.Fatalf("numpy: %v", err)
+	}
+	var results map[string]struct {
+		OK     bool
+		Shape  []int
+		Values []float64
+		Error  string
+	}
+	if err := json.Unmarshal(out, &results); err != nil || len(results) != n {
+		t.Fatalf("%d results: %v", len(results), err)
+	}
+	stricter := 0
+	for name, np := range results {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		h, err := decodeBytes(b)
+		switch {
+		case !np.OK && err == nil:
+			t.Errorf("%s %q: numpy refuses it (%s), kdcal reads shape %v", name, b, np.Error, h.Shape)
+		case np.OK && err != nil && (strings.Contains(err.Error(), "is not a numeric dtype kdcal reads") || strings.Contains(err.Error(), "bytes follow")):
+			stricter++
+		case np.OK && err != nil:
+			t.Errorf("%s %q: numpy reads shape %v, kdcal fails: %v", name, b, np.Shape, err)
+		case np.OK:
+			if !slices.Equal(h.Shape, np.Shape) && len(h.Shape)+len(np.Shape) > 0 {
+				t.Errorf("%s %q: kdcal reads shape %v, numpy %v", name, b, h.Shape, np.Shape)
+			}
+			if got := values(b[h.DataOffset:], h); !slices.Equal(got, np.Values) {
+				t.Errorf("%s %q: kdcal reads %v, numpy %v", name, b, got, np.Values)
+			}
+		}
+	}
+	t.Logf("%d mutated headers; %d refused by kdcal only, for a documented reason", n, stricter)
+}
+
+// values decodes every element of data as float64 in the C order of the
+// array, as numpy's ravel gives them (Fortran-ordered data of up to two
+// dimensions are transposed; more dimensions do not arise from the
+// mutations).
+func values(data []byte, h Header) []float64 {
+	out := make([]float64, h.Count)
+	for i := range out {
+		if h.Kind == 'f' {
+			out[i] = floatAt(data, i, h)
+			continue
+		}
+		v, ok := intAt(data, i, h)
+		out[i] = float64(v)
+		if h.Kind == 'u' && !ok {
+			out[i] = float64(uint64(v))
+		}
+	}
+	if h.Fortran && len(h.Shape) == 2 {
+		out = transpose(out, h.Shape[1], h.Shape[0])
+	}
+	return out
 }

@@ -366,7 +366,7 @@ func (p *pyParser) integer() (pyValue, error) {
 		p.pos++
 	}
 	lit := p.s[start:p.pos]
-	if p.allowL && len(lit) > 1 && (lit[len(lit)-1] == 'L' || lit[len(lit)-1] == 'l') {
+	if p.allowL && len(lit) > 1 && lit[len(lit)-1] == 'L' { // numpy's _filter_header drops only 'L'
 		lit = lit[:len(lit)-1]
 	}
 	if !validIntLiteral(lit) {
