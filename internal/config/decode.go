@@ -25,7 +25,8 @@ import (
 //   - a number key (lr, val_fraction…) takes integers and floats (1e-3 is
 //     0.001), finite only;
 //   - a text key takes any scalar as the exact text written (name: 007 is
-//     "007", not 7); null is the empty text. From the environment and --set
+//     "007", not 7); null is the empty text; !!binary (how YAML writers store
+//     text that is not UTF-8) is decoded. From the environment and --set
 //     the value is taken verbatim, without YAML parsing;
 //   - a list key takes a YAML list, or one scalar as a one-element list; from
 //     the environment and --set also comma-separated values (seeds=0,1,2);
@@ -88,10 +89,7 @@ func (d *decoder) value(key string, t reflect.Type, n *yaml.Node) (v any, ok boo
 	case typeFloat:
 		return d.float(key, n)
 	case typeString:
-		if isNull(n) {
-			return "", true
-		}
-		return n.Value, true
+		return d.text(key, n)
 	case typeBool:
 		var b bool
 		if n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
@@ -101,6 +99,23 @@ func (d *decoder) value(key string, t reflect.Type, n *yaml.Node) (v any, ok boo
 		return b, true
 	}
 	panic("config: no decoder for " + t.String())
+}
+
+// text returns a scalar's text as written; a !!binary scalar (how YAML
+// writers store text that is not UTF-8) is decoded.
+func (d *decoder) text(key string, n *yaml.Node) (any, bool) {
+	switch n.ShortTag() {
+	case "!!null":
+		return "", true
+	case "!!binary":
+		var s string
+		if err := n.Decode(&s); err != nil {
+			d.fail(key, n, "the !!binary value is not valid base64")
+			return nil, false
+		}
+		return s, true
+	}
+	return n.Value, true
 }
 
 func (d *decoder) integer(key string, n *yaml.Node) (any, bool) {
