@@ -32,13 +32,13 @@ type batchNorm[T Float] struct {
 	c, m             int
 	runMean, runVar  []T       // the ResNet's buffers, shared by all its graphs
 	s1, s2           []float64 // Σa, Σa² of the last training forward
-	invstd           []float64 // 1/√(σ² + ε) of the last training forward
+	mean, invstd     []T       // μ and 1/√(σ² + ε) of the last training forward
 	alpha, betaShift []T       // evaluation: z = a·alpha + betaShift
 }
 
 func newBatchNorm[T Float](c, m int, runMean, runVar []T) *batchNorm[T] {
 	return &batchNorm[T]{c: c, m: m, runMean: runMean, runVar: runVar,
-		s1: make([]float64, c), s2: make([]float64, c), invstd: make([]float64, c),
+		s1: make([]float64, c), s2: make([]float64, c), mean: make([]T, c), invstd: make([]T, c),
 		alpha: make([]T, c), betaShift: make([]T, c)}
 }
 
@@ -48,22 +48,17 @@ func (b *batchNorm[T]) resetSums() {
 	clear(b.s2)
 }
 
-// normalize turns a (the convolution output, whose sums convForward
-// accumulated) into x̂ in place and updates the running statistics once.
-func (b *batchNorm[T]) normalize(a []T) {
+// batchStats turns the sums accumulated by convForward into μ and
+// 1/√(σ² + ε) (float64, rounded) and updates the running statistics, once
+// per training forward.
+func (b *batchNorm[T]) batchStats() {
 	m := float64(b.m)
 	for f := 0; f < b.c; f++ {
 		mean := b.s1[f] / m
 		v := max(b.s2[f]/m-mean*mean, 0)
-		is := 1 / math.Sqrt(v+BNEpsilon)
-		b.invstd[f] = is
+		b.mean[f], b.invstd[f] = T(mean), T(1/math.Sqrt(v+BNEpsilon))
 		b.runMean[f] = T(BNMomentum*mean + (1-BNMomentum)*float64(b.runMean[f]))
 		b.runVar[f] = T(BNMomentum*v*m/(m-1) + (1-BNMomentum)*float64(b.runVar[f]))
-		mu, s := T(mean), T(is)
-		row := a[f*b.m:][:b.m]
-		for i, x := range row {
-			row[i] = (x - mu) * s
-		}
 	}
 }
 
@@ -77,35 +72,11 @@ func (b *batchNorm[T]) evalCoefficients(gamma, beta []T) {
 	}
 }
 
-// backward turns dz (the gradient of z, CNHW) into da in place, given x̂ of
-// the last training forward, and writes dγ and dβ.
-func (b *batchNorm[T]) backward(dz, xhat, gamma, dgamma, dbeta []T) {
+// backwardRow turns the gradient dz of channel f's output row into da in
+// place, given x̂ of the last training forward and the row's sums Σdz and
+// Σdz·x̂ (gateSums), and writes dγ and dβ.
+func (b *batchNorm[T]) backwardRow(f int, dz, xhat []T, sd, sdx float64, gamma, dgamma, dbeta []T) {
 	m := float64(b.m)
-	for f := 0; f < b.c; f++ {
-		row, xr := dz[f*b.m:][:b.m], xhat[f*b.m:][:b.m]
-		var sd, sdx float64
-		for i, d := range row {
-			sd += float64(d)
-			sdx += float64(d) * float64(xr[i])
-		}
-		dgamma[f], dbeta[f] = T(sdx), T(sd)
-		c1, c2, c3 := T(float64(gamma[f])*b.invstd[f]), T(sd/m), T(sdx/m)
-		for i, d := range row {
-			row[i] = c1 * (d - c2 - xr[i]*c3)
-		}
-	}
-}
-
-// affine returns γ·x̂ + β with the product rounded to T before the sum (an
-// explicit conversion forbids fusing it into an FMA), so that the forward
-// pass and the ReLU mask recomputed by the backward pass see bit-identical
-// values.
-func affine[T Float](g, b, x T) T { return T(g*x) + b }
-
-// relu returns max(z, 0), keeping NaN (as torch.relu does: NaN ≤ 0 is false).
-func relu[T Float](z T) T {
-	if z <= 0 {
-		return 0
-	}
-	return z
+	dgamma[f], dbeta[f] = T(sdx), T(sd)
+	bnApply(dz, xhat, T(float64(gamma[f])*float64(b.invstd[f])), T(sd/m), T(sdx/m))
 }

@@ -10,16 +10,25 @@ import (
 // (torch.nn.Conv2d(c, f, 3, stride=s, padding=1, bias=False)): input
 // (n,c,h,w), weight (f,c,3,3) in OIHW layout, output (n,f,ho,wo) with
 // ho = ⌊(h+2−3)/s⌋+1 = ⌊(h−1)/s⌋+1 and likewise wo.
+//
+// A convolution is computed chunk by chunk: im2col writes the column
+// matrix of a chunk of output pixels (9c rows), and one GEMM per direction
+// consumes it while it is in cache.
 type conv struct {
 	n, c, h, w int
 	f, s       int
 	ho, wo     int
-	nb         int // images per chunk (chunkImages)
+	chunks     []chunk
 }
+
+// chunk is a block of output pixel columns: images n0..n0+nb−1, output
+// rows r0..r1−1 of each (whole images when nb > 1). Its columns are
+// j0 = n0·q + r0·wo … j0 + nb·(r1−r0)·wo − 1 of the n·q output pixels.
+type chunk struct{ n0, nb, r0, r1 int }
 
 func newConv(n, c, h, w, f, s int) conv {
 	g := conv{n: n, c: c, h: h, w: w, f: f, s: s, ho: (h-1)/s + 1, wo: (w-1)/s + 1}
-	g.nb = chunkImages(g.k(), g.q(), n)
+	g.chunks = g.split()
 	return g
 }
 
@@ -27,47 +36,80 @@ func (g conv) k() int { return g.c * 9 }   // patch length: rows of the column m
 func (g conv) p() int { return g.h * g.w } // pixels of an input plane
 func (g conv) q() int { return g.ho * g.wo }
 
-// chunkElems bounds the column matrix of one chunk of images (k rows,
-// nb·q columns) so that it stays in the L2 cache between im2col and the
-// GEMM that reads it; BenchmarkChunk tunes it.
+// chunkElems bounds the column matrix of one chunk (k rows × its columns)
+// so that it stays in the L2 cache (512 KiB per core on the Zen 3 host)
+// between im2col and the GEMM that reads it; BenchmarkChunk tunes it.
 var chunkElems = 64 << 10
 
-// chunkImages returns how many images one chunk holds: as many as fit in
-// chunkElems, at least one, at most n.
-func chunkImages(k, q, n int) int {
-	return min(max(chunkElems/max(k*q, 1), 1), n)
+// split cuts the output into chunks of at most chunkElems column-matrix
+// elements: several whole images when one image fits, else bands of rows
+// of one image (at least one row).
+func (g conv) split() []chunk {
+	var out []chunk
+	per := g.k() * g.q()
+	if per <= chunkElems {
+		nb := min(max(chunkElems/max(per, 1), 1), g.n)
+		for n0 := 0; n0 < g.n; n0 += nb {
+			out = append(out, chunk{n0: n0, nb: min(nb, g.n-n0), r0: 0, r1: g.ho})
+		}
+		return out
+	}
+	rows := max(chunkElems/(g.k()*g.wo), 1)
+	bands := (g.ho + rows - 1) / rows
+	rows = (g.ho + bands - 1) / bands // even bands
+	for n0 := 0; n0 < g.n; n0++ {
+		for r0 := 0; r0 < g.ho; r0 += rows {
+			out = append(out, chunk{n0: n0, nb: 1, r0: r0, r1: min(r0+rows, g.ho)})
+		}
+	}
+	return out
+}
+
+// cols returns the first column and the number of columns of a chunk.
+func (g conv) cols(ch chunk) (j0, j int) {
+	return ch.n0*g.q() + ch.r0*g.wo, ch.nb * (ch.r1 - ch.r0) * g.wo
+}
+
+// colElems returns the size of the largest chunk's column matrix.
+func (g conv) colElems() int {
+	n := 0
+	for _, ch := range g.chunks {
+		_, j := g.cols(ch)
+		n = max(n, g.k()*j)
+	}
+	return n
 }
 
 // layout says where the plane of image i, channel c starts in a 4-d
 // activation: at i·sn + c·sc. Planes (h·w pixels, row-major) are always
-// contiguous. The fused ops exchange NCHW tensors (sn = C·P, sc = P) and
-// keep their internal activations CNHW (sn = P, sc = N·P): a channel is then
-// one contiguous row of N·P values, which is what the GEMMs (with leading
-// dimension N·P) and the BatchNorm reductions want.
+// contiguous. The network's input is NCHW (sn = C·P, sc = P); every
+// other activation is CNHW (sn = P, sc = N·P).
 type layout struct{ sn, sc int }
 
 func nchw(c, p int) layout { return layout{sn: c * p, sc: p} }
 func cnhw(n, p int) layout { return layout{sn: p, sc: n * p} }
 
-// im2col writes the column matrix of images n0..n0+nb−1 of x into col
-// (k rows, nb·q columns, row-major):
+// im2col writes the column matrix of chunk ch of x into col (k rows and
+// the chunk's j columns, row-major): with i the image and (oh, ow) the
+// output pixel of a column,
 //
-//	col[(c·3+kh)·3+kw][i·q + oh·wo + ow] = x[n0+i, c, oh·s+kh−1, ow·s+kw−1]
+//	col[(c·3+kh)·3+kw][col] = x[i, c, oh·s+kh−1, ow·s+kw−1]
 //
 // zero outside the image (padding 1).
-func im2col[T Float](g conv, x []T, xl layout, col []T, n0, nb int) {
-	j := nb * g.q()
+func im2col[T Float](g conv, x []T, xl layout, col []T, ch chunk) {
+	_, j := g.cols(ch)
+	bw := (ch.r1 - ch.r0) * g.wo // columns per image
 	for c := 0; c < g.c; c++ {
 		for kh := 0; kh < 3; kh++ {
 			for kw := 0; kw < 3; kw++ {
 				row := col[((c*3+kh)*3+kw)*j:][:j]
-				for i := 0; i < nb; i++ {
-					src := x[(n0+i)*xl.sn+c*xl.sc:][:g.p()]
-					dst := row[i*g.q():][:g.q()]
+				for i := 0; i < ch.nb; i++ {
+					src := x[(ch.n0+i)*xl.sn+c*xl.sc:][:g.p()]
+					dst := row[i*bw:][:bw]
 					if g.s == 1 {
-						shiftPlane(dst, src, g.h, g.w, kh-1, kw-1)
+						shiftBand(dst, src, g.h, g.w, kh-1, kw-1, ch.r0, ch.r1)
 					} else {
-						gatherPlane(dst, src, g, kh-1, kw-1)
+						gatherBand(dst, src, g, kh-1, kw-1, ch.r0, ch.r1)
 					}
 				}
 			}
@@ -77,33 +119,36 @@ func im2col[T Float](g conv, x []T, xl layout, col []T, n0, nb int) {
 
 // shiftBounds returns, for a tap with offsets (dy, dx) ∈ {−1,0,1}² of a
 // stride-1 convolution, the flat range [lo, hi) of output pixels
-// p = oh·w+ow whose source pixel p+off (off = dy·w+dx) lies in the plane.
-// Inside the range, the pixels in column w−1 (dx = 1) or 0 (dx = −1) wrap
-// into the neighbouring row and are padding.
-func shiftBounds(h, w, dy, dx int) (lo, hi, off int) {
-	lo, hi = max(0, -dy)*w, min(h, h-dy)*w
+// p = oh·w+ow whose source pixel p+off (off = dy·w+dx) lies in the plane,
+// restricted to the output rows r0..r1−1 (the range may be empty, hi = lo,
+// and then lo+off need not be an index). Inside the range, the pixels in
+// column w−1 (dx = 1) or 0 (dx = −1) wrap into the neighbouring row and are
+// padding.
+func shiftBounds(h, w, dy, dx, r0, r1 int) (lo, hi, off int) {
+	lo, hi = max(0, -dy, r0)*w, min(h, h-dy, r1)*w
 	off = dy*w + dx
-	lo = max(lo, -off)
-	hi = min(hi, h*w-off)
-	if hi < lo {
-		hi = lo
-	}
+	lo = min(max(lo, -off), r1*w)
+	hi = max(min(hi, h*w-off), lo)
 	return lo, hi, off
 }
 
-// shiftPlane writes one row segment of a stride-1 column matrix: a shifted
-// copy of the plane (a memmove) with the padding zeroed.
-func shiftPlane[T Float](dst, src []T, h, w, dy, dx int) {
-	lo, hi, off := shiftBounds(h, w, dy, dx)
-	clear(dst[:lo])
-	copy(dst[lo:hi], src[lo+off:hi+off])
-	clear(dst[hi:])
-	zeroWrapped(dst, w, lo, hi, dx)
+// shiftBand writes one image's band of a stride-1 column-matrix row: a
+// shifted copy of the plane's rows r0..r1−1 (a memmove) with the padding
+// zeroed. dst[i] is output pixel r0·w + i.
+func shiftBand[T Float](dst, src []T, h, w, dy, dx, r0, r1 int) {
+	b0 := r0 * w
+	lo, hi, off := shiftBounds(h, w, dy, dx, r0, r1)
+	clear(dst[:lo-b0])
+	clear(dst[hi-b0:])
+	if hi > lo {
+		copy(dst[lo-b0:hi-b0], src[lo+off:hi+off])
+		zeroWrapped(dst[lo-b0:hi-b0], w, lo, dx)
+	}
 }
 
-// zeroWrapped zeroes, inside [lo, hi), the column that a horizontal shift
-// dx wrapped into the neighbouring row.
-func zeroWrapped[T Float](dst []T, w, lo, hi, dx int) {
+// zeroWrapped zeroes the entries of d (output pixels lo, lo+1, …) in the
+// column that a horizontal shift dx wrapped into the neighbouring row.
+func zeroWrapped[T Float](d []T, w, lo, dx int) {
 	var col int
 	switch dx {
 	case 1:
@@ -113,53 +158,62 @@ func zeroWrapped[T Float](dst []T, w, lo, hi, dx int) {
 	default:
 		return
 	}
-	for r := lo / w; r*w < hi; r++ {
-		if i := r*w + col; i >= lo && i < hi {
-			dst[i] = 0
-		}
+	i := (col - lo%w + w) % w // first index in that column
+	for ; i < len(d); i += w {
+		d[i] = 0
 	}
 }
 
-// gatherPlane writes one row segment of a strided column matrix:
-// dst[oh·wo+ow] = src[(oh·s+dy)·w + ow·s+dx], zero outside the plane.
-func gatherPlane[T Float](dst, src []T, g conv, dy, dx int) {
-	for oh := 0; oh < g.ho; oh++ {
-		d := dst[oh*g.wo:][:g.wo]
+// gatherBand writes one image's band of a strided column-matrix row:
+// dst[(oh−r0)·wo+ow] = src[(oh·s+dy)·w + ow·s+dx], zero outside the plane.
+func gatherBand[T Float](dst, src []T, g conv, dy, dx, r0, r1 int) {
+	// Output columns whose source column ow·s+dx lies in the plane.
+	owLo := 0
+	if dx < 0 {
+		owLo = (-dx + g.s - 1) / g.s
+	}
+	owHi := 0
+	if last := g.w - 1 - dx; last >= 0 {
+		owHi = min(g.wo, last/g.s+1)
+	}
+	for oh := r0; oh < r1; oh++ {
+		d := dst[(oh-r0)*g.wo:][:g.wo]
 		ih := oh*g.s + dy
-		if ih < 0 || ih >= g.h {
+		if ih < 0 || ih >= g.h || owHi <= owLo {
 			clear(d)
 			continue
 		}
 		s := src[ih*g.w:][:g.w]
-		for ow := range d {
-			iw := ow*g.s + dx
-			if iw >= 0 && iw < g.w {
-				d[ow] = s[iw]
-			} else {
-				d[ow] = 0
-			}
+		clear(d[:owLo])
+		for ow := owLo; ow < owHi; ow++ {
+			d[ow] = s[ow*g.s+dx]
 		}
+		clear(d[owHi:])
 	}
 }
 
-// col2im is the adjoint of im2col: it adds to dx every column entry at
-// the input pixel im2col copied it from. dx is not cleared; dcol is
-// scratch (its padding entries may be zeroed in place).
-func col2im[T Float](g conv, dcol, dx []T, xl layout, n0, nb int) {
-	j := nb * g.q()
+// col2im is the adjoint of im2col: it adds to dx every entry of the chunk's
+// column matrix at the input pixel im2col copied it from. dx is not
+// cleared; dcol is scratch (its padding entries may be zeroed in place).
+func col2im[T Float](g conv, dcol, dx []T, xl layout, ch chunk) {
+	_, j := g.cols(ch)
+	bw := (ch.r1 - ch.r0) * g.wo
 	for c := 0; c < g.c; c++ {
 		for kh := 0; kh < 3; kh++ {
 			for kw := 0; kw < 3; kw++ {
 				row := dcol[((c*3+kh)*3+kw)*j:][:j]
-				for i := 0; i < nb; i++ {
-					src := row[i*g.q():][:g.q()]
-					dst := dx[(n0+i)*xl.sn+c*xl.sc:][:g.p()]
+				for i := 0; i < ch.nb; i++ {
+					src := row[i*bw:][:bw]
+					dst := dx[(ch.n0+i)*xl.sn+c*xl.sc:][:g.p()]
 					if g.s == 1 {
-						lo, hi, off := shiftBounds(g.h, g.w, kh-1, kw-1)
-						zeroWrapped(src, g.w, lo, hi, kw-1)
-						axpy(dst[lo+off:hi+off], src[lo:hi])
+						b0 := ch.r0 * g.w
+						lo, hi, off := shiftBounds(g.h, g.w, kh-1, kw-1, ch.r0, ch.r1)
+						if hi > lo {
+							zeroWrapped(src[lo-b0:hi-b0], g.w, lo, kw-1)
+							axpy(dst[lo+off:hi+off], src[lo-b0:hi-b0])
+						}
 					} else {
-						scatterPlane(dst, src, g, kh-1, kw-1)
+						scatterBand(dst, src, g, kh-1, kw-1, ch.r0, ch.r1)
 					}
 				}
 			}
@@ -167,16 +221,16 @@ func col2im[T Float](g conv, dcol, dx []T, xl layout, n0, nb int) {
 	}
 }
 
-// scatterPlane is the adjoint of gatherPlane: dst[(oh·s+dy)·w + ow·s+dx] +=
-// src[oh·wo+ow] for the source pixels inside the plane.
-func scatterPlane[T Float](dst, src []T, g conv, dy, dx int) {
-	for oh := 0; oh < g.ho; oh++ {
+// scatterBand is the adjoint of gatherBand: dst[(oh·s+dy)·w + ow·s+dx] +=
+// src[(oh−r0)·wo+ow] for the source pixels inside the plane.
+func scatterBand[T Float](dst, src []T, g conv, dy, dx, r0, r1 int) {
+	for oh := r0; oh < r1; oh++ {
 		ih := oh*g.s + dy
 		if ih < 0 || ih >= g.h {
 			continue
 		}
 		d := dst[ih*g.w:][:g.w]
-		for ow, v := range src[oh*g.wo:][:g.wo] {
+		for ow, v := range src[(oh-r0)*g.wo:][:g.wo] {
 			if iw := ow*g.s + dx; iw >= 0 && iw < g.w {
 				d[iw] += v
 			}
@@ -212,20 +266,19 @@ func gemm[T Float](ta, tb blas.Transpose, m, n, k int, alpha T, a []T, lda int, 
 
 // convForward computes a = conv(x, w) for the whole batch into a, a CNHW
 // buffer (f rows of n·q values). x has layout xl; col is scratch of at
-// least k·nb·q elements. When s1 and s2 are not nil, it adds Σa and Σa² of
-// every channel to them, chunk by chunk while the chunk is in cache (the
+// least colElems() elements. When s1 and s2 are not nil, it adds Σa and Σa²
+// of every channel to them, chunk by chunk while the chunk is in cache (the
 // BatchNorm batch statistics).
 func convForward[T Float](g conv, x []T, xl layout, w, a, col []T, s1, s2 []float64) {
-	k, q, ld := g.k(), g.q(), g.n*g.q()
-	for n0 := 0; n0 < g.n; n0 += g.nb {
-		nb := min(g.nb, g.n-n0)
-		j := nb * q
-		im2col(g, x, xl, col, n0, nb)
-		// a[:, n0·q : n0·q+j] (f × j, ld n·q) = w (f × k) · col (k × j)
-		gemm(blas.NoTrans, blas.NoTrans, g.f, j, k, 1, w, k, col, j, 0, a[n0*q:], ld)
+	k, ld := g.k(), g.n*g.q()
+	for _, ch := range g.chunks {
+		j0, j := g.cols(ch)
+		im2col(g, x, xl, col, ch)
+		// a[:, j0 : j0+j] (f × j, ld n·q) = w (f × k) · col (k × j)
+		gemm(blas.NoTrans, blas.NoTrans, g.f, j, k, 1, w, k, col, j, 0, a[j0:], ld)
 		if s1 != nil {
 			for f := 0; f < g.f; f++ {
-				m1, m2 := sums(a[f*ld+n0*q:][:j])
+				m1, m2 := sums(a[f*ld+j0:][:j])
 				s1[f] += m1
 				s2[f] += m2
 			}
@@ -233,36 +286,73 @@ func convForward[T Float](g conv, x []T, xl layout, w, a, col []T, s1, s2 []floa
 	}
 }
 
-// convBackward computes the gradients of a = conv(x, w) for the output
-// gradient da (CNHW, as convForward writes a): dw is overwritten with
-// Σ_chunks da·colᵀ, and when dx is not nil the input gradient
-// col2im(wᵀ·da) is added to it (layout xl; dx is not cleared).
-func convBackward[T Float](g conv, x []T, xl layout, w, da, dw, dx, col []T) {
-	k, q, ld := g.k(), g.q(), g.n*g.q()
-	for n0 := 0; n0 < g.n; n0 += g.nb {
-		nb := min(g.nb, g.n-n0)
-		j := nb * q
-		im2col(g, x, xl, col, n0, nb)
-		beta := T(1)
-		if n0 == 0 {
-			beta = 0
-		}
-		// dw (f × k) += da[:, chunk] (f × j) · colᵀ (j × k)
-		gemm(blas.NoTrans, blas.Trans, g.f, k, j, 1, da[n0*q:], ld, col, j, beta, dw, k)
-		if dx != nil {
-			// dcol (k × j) = wᵀ (k × f) · da[:, chunk] (f × j), reusing col
-			gemm(blas.Trans, blas.NoTrans, k, j, g.f, 1, w, k, da[n0*q:], ld, 0, col, j)
-			col2im(g, col, dx, xl, n0, nb)
+// transposed returns the geometry of the convolution that computes the
+// input gradient of a stride-1 convolution g: its input is the output
+// gradient (f channels of the same plane) and its outputs the c input
+// channels, with the kernel flipped (flipKernel).
+func (g conv) transposed() conv { return newConv(g.n, g.f, g.h, g.w, g.c, 1) }
+
+// flipKernel writes wt (c × 9f) with wt[c][(f·3+kh)·3+kw] = w[f][c][2−kh][2−kw]:
+// for stride 1 and padding 1, dx = conv(da, wt) (the adjoint of a
+// convolution is the convolution with the flipped, transposed kernel).
+func flipKernel[T Float](w, wt []T, f, c int) {
+	for o := 0; o < f; o++ {
+		for i := 0; i < c; i++ {
+			src := w[(o*c+i)*9:][:9]
+			dst := wt[(i*f+o)*9:][:9]
+			for t := range 9 {
+				dst[t] = src[8-t]
+			}
 		}
 	}
 }
 
-// sums returns Σv and Σv² in float64.
-func sums[T Float](v []T) (s1, s2 float64) {
-	for _, x := range v {
-		f := float64(x)
-		s1 += f
-		s2 += f * f
+// convBackward computes the gradients of a = conv(x, w) for the output
+// gradient da (CNHW, as convForward writes a): dw is overwritten with
+// Σ_chunks da·colᵀ. When dx is not nil, the input gradient is added to dx
+// (add) or overwrites it. For a stride-1 convolution of a CNHW input it is
+// the convolution of da with the flipped kernel, one GEMM with inner
+// dimension 9f per chunk; otherwise col2im(wᵀ·da), whose GEMM has inner
+// dimension f (slower for small f, but it handles strides and layouts).
+func convBackward[T Float](g conv, x []T, xl layout, w, da, dw, dx []T, add bool, ws *workspace[T]) {
+	k, ld := g.k(), g.n*g.q()
+	direct := dx != nil && g.s == 1 && xl == cnhw(g.n, g.p())
+	col := ws.colFor(g)
+	if direct {
+		col = ws.colFor(g, g.transposed())
 	}
-	return s1, s2
+	if dx != nil && !direct && !add {
+		clear(dx)
+	}
+	for ci, ch := range g.chunks {
+		j0, j := g.cols(ch)
+		im2col(g, x, xl, col, ch)
+		beta := T(1)
+		if ci == 0 {
+			beta = 0
+		}
+		// dw (f × k) += da[:, chunk] (f × j) · colᵀ (j × k)
+		gemm(blas.NoTrans, blas.Trans, g.f, k, j, 1, da[j0:], ld, col, j, beta, dw, k)
+		if dx != nil && !direct {
+			// dcol (k × j) = wᵀ (k × f) · da[:, chunk] (f × j), reusing col
+			gemm(blas.Trans, blas.NoTrans, k, j, g.f, 1, w, k, da[j0:], ld, 0, col, j)
+			col2im(g, col, dx, xl, ch)
+		}
+	}
+	if !direct {
+		return
+	}
+	t := g.transposed()
+	ws.wt = grow(ws.wt, g.c*t.k())
+	flipKernel(w, ws.wt, g.f, g.c)
+	beta := T(0)
+	if add {
+		beta = 1
+	}
+	for _, ch := range t.chunks {
+		j0, j := t.cols(ch)
+		im2col(t, da, cnhw(t.n, t.p()), col, ch)
+		// dx[:, chunk] (c × j, ld n·p) (+)= wt (c × 9f) · col(da) (9f × j)
+		gemm(blas.NoTrans, blas.NoTrans, g.c, j, t.k(), 1, ws.wt, t.k(), col, j, beta, dx[j0:], ld)
+	}
 }

@@ -6,12 +6,21 @@ import (
 	"gonum.org/v1/gonum/blas"
 )
 
+// Activation layout. The network's input is NCHW (N,C,H,W), as the data
+// is. Every activation after the stem is CNHW, a tensor of shape
+// (C,N,H,W): a channel is then one contiguous row of N·H·W values, which is
+// what the BatchNorm reductions, the elementwise passes and the GEMMs (with
+// leading dimension N·H·W) want, and no layer transposes. These tensors
+// only flow between the fused ops of one network; the head returns the
+// logits (N,K).
+
 // workspace holds the scratch buffers that the ops of one graph share:
 // the ops of a graph run one after another (gorgonia's rule: one graph,
 // one goroutine), and none keeps scratch data from one op to the next.
 type workspace[T Float] struct {
 	col  []T // column matrix of one chunk (im2col, dcol)
 	a, b []T // activation-sized temporaries (CNHW)
+	wt   []T // a flipped, transposed kernel (flipKernel)
 }
 
 // get returns *buf with n elements (its contents are scratch).
@@ -24,21 +33,22 @@ func (ws *workspace[T]) get(buf *[]T, n int) []T {
 func (ws *workspace[T]) colFor(cs ...conv) []T {
 	n := 0
 	for _, g := range cs {
-		n = max(n, g.k()*g.nb*g.q())
+		n = max(n, g.colElems())
 	}
 	return ws.get(&ws.col, n)
 }
 
 // stemKernel is conv3×3(stride 1, pad 1, no bias) → BatchNorm → ReLU,
 // torch's relu(bn1(conv1(x))) at the start of the CIFAR ResNet. Operands:
-// x (N,C,H,W), conv weight (F,C,3,3), BN weight γ (F), BN bias β (F).
-// Output (N,F,H,W).
+// x (N,C,H,W) NCHW, conv weight (F,C,3,3), BN weight γ (F), BN bias β (F).
+// Output (F,N,H,W), CNHW.
 type stemKernel[T Float] struct {
 	cv      conv
 	mode    Mode
 	bn      *batchNorm[T]
 	ws      *workspace[T]
 	xh      []T    // x̂ of the last training forward (CNHW)
+	y       []T    // the last output (the ReLU gate of the backward pass)
 	tracked *int64 // num_batches_tracked of every BN layer: counted here, once per training forward
 }
 
@@ -47,98 +57,45 @@ func (k *stemKernel[T]) shapes() [][]int {
 	g := k.cv
 	return [][]int{{g.n, g.c, g.h, g.w}, {g.f, g.c, 3, 3}, {g.f}, {g.f}}
 }
-func (k *stemKernel[T]) outShape() []int { return []int{k.cv.n, k.cv.f, k.cv.ho, k.cv.wo} }
+func (k *stemKernel[T]) outShape() []int { return []int{k.cv.f, k.cv.n, k.cv.ho, k.cv.wo} }
 
 func (k *stemKernel[T]) forward(in [][]T, y []T) {
 	x, w, gamma, beta := in[0], in[1], in[2], in[3]
 	g, ws := k.cv, k.ws
-	m, q := g.n*g.q(), g.q()
+	m := g.n * g.q()
 	col := ws.colFor(g)
-	if k.mode == Train {
-		k.xh = grow(k.xh, g.f*m)
-		k.bn.resetSums()
-		convForward(g, x, nchw(g.c, g.p()), w, k.xh, col, k.bn.s1, k.bn.s2)
-		k.bn.normalize(k.xh)
-		*k.tracked++
-		toNCHW(y, k.xh, g.n, g.f, q, gamma, beta, nil)
+	xl := nchw(g.c, g.p())
+	k.y = y
+	if k.mode == Eval {
+		a := ws.get(&ws.a, g.f*m)
+		convForward(g, x, xl, w, a, col, nil, nil)
+		k.bn.evalCoefficients(gamma, beta)
+		for f := 0; f < g.f; f++ {
+			evalAct(a[f*m:][:m], y[f*m:][:m], nil, k.bn.alpha[f], k.bn.betaShift[f])
+		}
 		return
 	}
-	a := ws.get(&ws.a, g.f*m)
-	convForward(g, x, nchw(g.c, g.p()), w, a, col, nil, nil)
-	k.bn.evalCoefficients(gamma, beta)
-	toNCHW(y, a, g.n, g.f, q, k.bn.alpha, k.bn.betaShift, nil)
+	k.xh = grow(k.xh, g.f*m)
+	k.bn.resetSums()
+	convForward(g, x, xl, w, k.xh, col, k.bn.s1, k.bn.s2)
+	k.bn.batchStats()
+	*k.tracked++
+	for f := 0; f < g.f; f++ {
+		normAct(k.xh[f*m:][:m], y[f*m:][:m], nil, k.bn.mean[f], k.bn.invstd[f], gamma[f], beta[f])
+	}
 }
 
 func (k *stemKernel[T]) backward(in [][]T, dy []T, grads [][]T) {
 	x, w, gamma := in[0], in[1], in[2]
 	g, ws := k.cv, k.ws
-	m, q := g.n*g.q(), g.q()
+	m := g.n * g.q()
 	dz := ws.get(&ws.a, g.f*m)
-	maskToCNHW(dz, dy, k.xh, g.n, g.f, q, gamma, in[3], nil)
-	k.bn.backward(dz, k.xh, gamma, grads[2], grads[3])
-	if grads[0] != nil {
-		clear(grads[0])
+	for f := 0; f < g.f; f++ {
+		r := dz[f*m:][:m]
+		sd, sdx := gateSums(r, dy[f*m:][:m], k.y[f*m:][:m], k.xh[f*m:][:m])
+		k.bn.backwardRow(f, r, k.xh[f*m:][:m], sd, sdx, gamma, grads[2], grads[3])
 	}
-	convBackward(g, x, nchw(g.c, g.p()), w, dz, grads[1], grads[0], ws.colFor(g))
-}
-
-// shortcutFunc returns the option-A shortcut plane of image n, output
-// channel f (q values), using buf as scratch; see blockKernel.
-type shortcutFunc[T Float] func(x []T, n, f int, buf []T) []T
-
-// toNCHW writes the output y (NCHW) of a BatchNorm + ReLU from a CNHW
-// input u: y[n,f,i] = relu(s_f·u[f,n,i] + t_f + sc(n,f)[i]), with sc zero
-// when shortcut is nil. (s, t) are (γ, β) on x̂ in training and the
-// evaluation coefficients on the convolution output otherwise.
-func toNCHW[T Float](y, u []T, n, f, q int, s, t []T, sc func(n, f int) []T) {
-	for i := 0; i < n; i++ {
-		for c := 0; c < f; c++ {
-			src := u[(c*n+i)*q:][:q]
-			dst := y[(i*f+c)*q:][:q]
-			sf, tf := s[c], t[c]
-			if sc == nil {
-				for j, v := range src {
-					dst[j] = relu(affine(sf, tf, v))
-				}
-				continue
-			}
-			r := sc(i, c)[:q]
-			for j, v := range src {
-				dst[j] = relu(affine(sf, tf, v) + r[j])
-			}
-		}
-	}
-}
-
-// maskToCNHW is the backward of toNCHW's ReLU: dz[f,n,i] = dy[n,f,i] where
-// the recomputed pre-activation γ_f·x̂[f,n,i] + β_f (+ shortcut) is > 0,
-// else 0 (torch's ReLU derivative, 0 at 0). The recomputation repeats
-// toNCHW's arithmetic, so the mask is exactly the forward one.
-func maskToCNHW[T Float](dz, dy, xh []T, n, f, q int, gamma, beta []T, sc func(n, f int) []T) {
-	for i := 0; i < n; i++ {
-		for c := 0; c < f; c++ {
-			src := xh[(c*n+i)*q:][:q]
-			g := dy[(i*f+c)*q:][:q]
-			dst := dz[(c*n+i)*q:][:q]
-			gf, bf := gamma[c], beta[c]
-			if sc == nil {
-				for j, v := range src {
-					dst[j] = g[j]
-					if !(affine(gf, bf, v) > 0) {
-						dst[j] = 0
-					}
-				}
-				continue
-			}
-			r := sc(i, c)[:q]
-			for j, v := range src {
-				dst[j] = g[j]
-				if !(affine(gf, bf, v)+r[j] > 0) {
-					dst[j] = 0
-				}
-			}
-		}
-	}
+	convBackward(g, x, nchw(g.c, g.p()), w, dz, grads[1], grads[0], false, ws)
 }
 
 // blockKernel is the BasicBlock of He et al. 2016 §4.2 with option-A
@@ -151,8 +108,8 @@ func maskToCNHW[T Float](dz, dy, xh []T, n, f, q int, gamma, beta []T, sc func(n
 // channel count is unchanged; otherwise it takes every s-th pixel,
 // x[:, :, ::s, ::s], and pads zero channels, lo before and F−C−lo after
 // (F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, F//4, F//4)) for F = 2C).
-// Operands: x (N,C,H,W), conv1 weight (F,C,3,3), bn1 γ, β (F), conv2 weight
-// (F,F,3,3), bn2 γ, β (F). Output (N,F,Ho,Wo).
+// Operands: x (C,N,H,W) CNHW, conv1 weight (F,C,3,3), bn1 γ, β (F), conv2
+// weight (F,F,3,3), bn2 γ, β (F). Output (F,N,Ho,Wo), CNHW.
 type blockKernel[T Float] struct {
 	c1, c2       conv
 	lo           int // zero channels before the input's in the shortcut
@@ -160,7 +117,9 @@ type blockKernel[T Float] struct {
 	bn1, bn2     *batchNorm[T]
 	ws           *workspace[T]
 	xh1, h1, xh2 []T // x̂1, relu(bn1(·)) and x̂2 of the last training forward (CNHW)
-	scBuf, zeros []T // one shortcut plane; a zero plane
+	y            []T // the last output (the ReLU gate of the backward pass)
+	sc           []T // the subsampled shortcut of one channel (N·Ho·Wo)
+	sd, sdx      []float64
 }
 
 func newBlockKernel[T Float](n, c, h, w, f, s int, mode Mode, bn1, bn2 *batchNorm[T], ws *workspace[T]) (*blockKernel[T], error) {
@@ -173,60 +132,63 @@ func newBlockKernel[T Float](n, c, h, w, f, s int, mode Mode, bn1, bn2 *batchNor
 	c1 := newConv(n, c, h, w, f, s)
 	k := &blockKernel[T]{c1: c1, c2: newConv(n, f, c1.ho, c1.wo, f, 1), lo: (f - c) / 2, mode: mode,
 		bn1: bn1, bn2: bn2, ws: ws}
-	k.scBuf, k.zeros = make([]T, c1.q()), make([]T, c1.q())
+	if s != 1 {
+		k.sc = make([]T, n*c1.q())
+	}
+	k.sd, k.sdx = make([]float64, f), make([]float64, f)
 	return k, nil
 }
 
 func (k *blockKernel[T]) name() string { return "Block" }
 func (k *blockKernel[T]) shapes() [][]int {
 	g, f := k.c1, k.c1.f
-	return [][]int{{g.n, g.c, g.h, g.w}, {f, g.c, 3, 3}, {f}, {f}, {f, f, 3, 3}, {f}, {f}}
+	return [][]int{{g.c, g.n, g.h, g.w}, {f, g.c, 3, 3}, {f}, {f}, {f, f, 3, 3}, {f}, {f}}
 }
-func (k *blockKernel[T]) outShape() []int { return []int{k.c1.n, k.c1.f, k.c1.ho, k.c1.wo} }
+func (k *blockKernel[T]) outShape() []int { return []int{k.c1.f, k.c1.n, k.c1.ho, k.c1.wo} }
 
-// shortcut returns the shortcut plane of image n, output channel f.
-func (k *blockKernel[T]) shortcut(x []T) func(n, f int) []T {
+// shortcut returns the shortcut's output channel f (N·Ho·Wo values), or
+// nil for a zero channel.
+func (k *blockKernel[T]) shortcut(x []T, f int) []T {
 	g := k.c1
-	return func(n, f int) []T {
-		c := f - k.lo
-		if c < 0 || c >= g.c {
-			return k.zeros
-		}
-		src := x[(n*g.c+c)*g.p():][:g.p()]
-		if g.s == 1 {
-			return src
-		}
+	c := f - k.lo
+	if c < 0 || c >= g.c {
+		return nil
+	}
+	src := x[c*g.n*g.p():][:g.n*g.p()]
+	if g.s == 1 {
+		return src
+	}
+	for i := 0; i < g.n; i++ {
+		plane := src[i*g.p():]
 		for oh := 0; oh < g.ho; oh++ {
-			row := src[oh*g.s*g.w:]
-			d := k.scBuf[oh*g.wo:][:g.wo]
+			row := plane[oh*g.s*g.w:]
+			d := k.sc[(i*g.ho+oh)*g.wo:][:g.wo]
 			for ow := range d {
 				d[ow] = row[ow*g.s]
 			}
 		}
-		return k.scBuf
 	}
+	return k.sc
 }
 
 // shortcutBackward sets dx to the shortcut's share of the input gradient
-// (the adjoint of shortcut): dz is the gradient of the block's
-// pre-activation sum, CNHW.
+// (the adjoint of shortcut) from dz, the gradient of the block's
+// pre-activation sum.
 func (k *blockKernel[T]) shortcutBackward(dx, dz []T) {
 	g := k.c1
-	q := g.q()
-	if g.s != 1 {
-		clear(dx)
+	m := g.n * g.q()
+	if g.s == 1 {
+		copy(dx, dz) // lo = 0, same channels and planes
+		return
 	}
-	for n := 0; n < g.n; n++ {
-		for c := 0; c < g.c; c++ {
-			src := dz[((c+k.lo)*g.n+n)*q:][:q]
-			dst := dx[(n*g.c+c)*g.p():][:g.p()]
-			if g.s == 1 {
-				copy(dst, src)
-				continue
-			}
+	clear(dx)
+	for c := 0; c < g.c; c++ {
+		src := dz[(c+k.lo)*m:][:m]
+		for i := 0; i < g.n; i++ {
+			plane := dx[(c*g.n+i)*g.p():]
 			for oh := 0; oh < g.ho; oh++ {
-				row := dst[oh*g.s*g.w:]
-				for ow, v := range src[oh*g.wo:][:g.wo] {
+				row := plane[oh*g.s*g.w:]
+				for ow, v := range src[(i*g.ho+oh)*g.wo:][:g.wo] {
 					row[ow*g.s] = v
 				}
 			}
@@ -240,67 +202,69 @@ func (k *blockKernel[T]) forward(in [][]T, y []T) {
 	f, n, q := c1.f, c1.n, c1.q()
 	m := n * q
 	col := ws.colFor(c1, c2)
-	sc := k.shortcut(x)
-	if k.mode == Train {
-		k.xh1, k.h1, k.xh2 = grow(k.xh1, f*m), grow(k.h1, f*m), grow(k.xh2, f*m)
-		k.bn1.resetSums()
-		convForward(c1, x, nchw(c1.c, c1.p()), w1, k.xh1, col, k.bn1.s1, k.bn1.s2)
-		k.bn1.normalize(k.xh1)
-		affineRelu(k.h1, k.xh1, f, m, g1, b1)
-		k.bn2.resetSums()
-		convForward(c2, k.h1, cnhw(n, q), w2, k.xh2, col, k.bn2.s1, k.bn2.s2)
-		k.bn2.normalize(k.xh2)
-		toNCHW(y, k.xh2, n, f, q, g2, b2, sc)
+	xl := cnhw(n, c1.p())
+	k.y = y
+	if k.mode == Eval {
+		a, b := ws.get(&ws.a, f*m), ws.get(&ws.b, f*m)
+		convForward(c1, x, xl, w1, a, col, nil, nil)
+		k.bn1.evalCoefficients(g1, b1)
+		for c := 0; c < f; c++ {
+			evalAct(a[c*m:][:m], a[c*m:][:m], nil, k.bn1.alpha[c], k.bn1.betaShift[c])
+		}
+		convForward(c2, a, cnhw(n, q), w2, b, col, nil, nil)
+		k.bn2.evalCoefficients(g2, b2)
+		for c := 0; c < f; c++ {
+			evalAct(b[c*m:][:m], y[c*m:][:m], k.shortcut(x, c), k.bn2.alpha[c], k.bn2.betaShift[c])
+		}
 		return
 	}
-	a, b := ws.get(&ws.a, f*m), ws.get(&ws.b, f*m)
-	convForward(c1, x, nchw(c1.c, c1.p()), w1, a, col, nil, nil)
-	k.bn1.evalCoefficients(g1, b1)
-	affineRelu(a, a, f, m, k.bn1.alpha, k.bn1.betaShift)
-	convForward(c2, a, cnhw(n, q), w2, b, col, nil, nil)
-	k.bn2.evalCoefficients(g2, b2)
-	toNCHW(y, b, n, f, q, k.bn2.alpha, k.bn2.betaShift, sc)
+	k.xh1, k.h1, k.xh2 = grow(k.xh1, f*m), grow(k.h1, f*m), grow(k.xh2, f*m)
+	k.bn1.resetSums()
+	convForward(c1, x, xl, w1, k.xh1, col, k.bn1.s1, k.bn1.s2)
+	k.bn1.batchStats()
+	for c := 0; c < f; c++ {
+		normAct(k.xh1[c*m:][:m], k.h1[c*m:][:m], nil, k.bn1.mean[c], k.bn1.invstd[c], g1[c], b1[c])
+	}
+	k.bn2.resetSums()
+	convForward(c2, k.h1, cnhw(n, q), w2, k.xh2, col, k.bn2.s1, k.bn2.s2)
+	k.bn2.batchStats()
+	for c := 0; c < f; c++ {
+		normAct(k.xh2[c*m:][:m], y[c*m:][:m], k.shortcut(x, c), k.bn2.mean[c], k.bn2.invstd[c], g2[c], b2[c])
+	}
 }
 
 func (k *blockKernel[T]) backward(in [][]T, dy []T, grads [][]T) {
-	x, w1, g1, w2, g2, b2 := in[0], in[1], in[2], in[4], in[5], in[6]
+	x, w1, g1, w2, g2 := in[0], in[1], in[2], in[4], in[5]
 	c1, c2, ws := k.c1, k.c2, k.ws
 	f, n, q := c1.f, c1.n, c1.q()
 	m := n * q
-	dz, dh, col := ws.get(&ws.a, f*m), ws.get(&ws.b, f*m), ws.colFor(c1, c2)
-	maskToCNHW(dz, dy, k.xh2, n, f, q, g2, b2, k.shortcut(x))
+	dz, dh := ws.get(&ws.a, f*m), ws.get(&ws.b, f*m)
 	dx := grads[0]
+	// Output ReLU, then the BatchNorm sums of bn2; the shortcut's share of
+	// dx is dz before bn2's backward overwrites it.
+	sd, sdx := k.sd, k.sdx
+	for c := 0; c < f; c++ {
+		sd[c], sdx[c] = gateSums(dz[c*m:][:m], dy[c*m:][:m], k.y[c*m:][:m], k.xh2[c*m:][:m])
+	}
 	if dx != nil {
 		k.shortcutBackward(dx, dz)
 	}
-	k.bn2.backward(dz, k.xh2, g2, grads[5], grads[6])
-	clear(dh)
-	convBackward(c2, k.h1, cnhw(n, q), w2, dz, grads[4], dh, col)
-	for i, v := range k.h1 {
-		if !(v > 0) {
-			dh[i] = 0
-		}
-	}
-	k.bn1.backward(dh, k.xh1, g1, grads[2], grads[3])
-	convBackward(c1, x, nchw(c1.c, c1.p()), w1, dh, grads[1], dx, col)
-}
-
-// affineRelu sets dst[c,·] = relu(s_c·u[c,·] + t_c) for the f channel rows
-// of m values of a CNHW activation (dst may be u).
-func affineRelu[T Float](dst, u []T, f, m int, s, t []T) {
 	for c := 0; c < f; c++ {
-		src, d := u[c*m:][:m], dst[c*m:][:m]
-		sc, tc := s[c], t[c]
-		for i, v := range src {
-			d[i] = relu(affine(sc, tc, v))
-		}
+		k.bn2.backwardRow(c, dz[c*m:][:m], k.xh2[c*m:][:m], sd[c], sdx[c], g2, grads[5], grads[6])
 	}
+	convBackward(c2, k.h1, cnhw(n, q), w2, dz, grads[4], dh, false, ws)
+	for c := 0; c < f; c++ {
+		r := dh[c*m:][:m]
+		s, t := gateSums(r, r, k.h1[c*m:][:m], k.xh1[c*m:][:m])
+		k.bn1.backwardRow(c, r, k.xh1[c*m:][:m], s, t, g1, grads[2], grads[3])
+	}
+	convBackward(c1, x, cnhw(n, c1.p()), w1, dh, grads[1], dx, true, ws)
 }
 
 // headKernel is global average pooling followed by the classifier,
 // torch's fc(adaptive_avg_pool2d(x, 1).flatten(1)): logits = g·Wᵀ + b with
-// g[n,c] = mean of plane (n,c). Operands: x (N,C,H,W), fc weight (K,C)
-// (torch layout), fc bias (K). Output (N,K).
+// g[n,c] the mean of plane (n,c). Operands: x (C,N,H,W) CNHW, fc weight
+// (K,C) (torch layout), fc bias (K). Output (N,K).
 type headKernel[T Float] struct {
 	n, c, h, w, p, k int // p = h·w
 	g, dg            []T // pooled features (N,C) of the last forward, their gradient
@@ -308,7 +272,7 @@ type headKernel[T Float] struct {
 
 func (k *headKernel[T]) name() string { return "Head" }
 func (k *headKernel[T]) shapes() [][]int {
-	return [][]int{{k.n, k.c, k.h, k.w}, {k.k, k.c}, {k.k}}
+	return [][]int{{k.c, k.n, k.h, k.w}, {k.k, k.c}, {k.k}}
 }
 func (k *headKernel[T]) outShape() []int { return []int{k.n, k.k} }
 
@@ -316,12 +280,14 @@ func (k *headKernel[T]) forward(in [][]T, y []T) {
 	x, w, b := in[0], in[1], in[2]
 	k.g = grow(k.g, k.n*k.c)
 	inv := 1 / float64(k.p)
-	for i := range k.g {
-		var s float64
-		for _, v := range x[i*k.p:][:k.p] {
-			s += float64(v)
+	for c := 0; c < k.c; c++ {
+		for i := 0; i < k.n; i++ {
+			var s float64
+			for _, v := range x[(c*k.n+i)*k.p:][:k.p] {
+				s += float64(v)
+			}
+			k.g[i*k.c+c] = T(s * inv)
 		}
-		k.g[i] = T(s * inv)
 	}
 	// y (n × k) = g (n × c) · wᵀ (c × k)
 	gemm(blas.NoTrans, blas.Trans, k.n, k.k, k.c, 1, k.g, k.c, w, k.c, 0, y, k.k)
@@ -349,11 +315,13 @@ func (k *headKernel[T]) backward(in [][]T, dy []T, grads [][]T) {
 	k.dg = grow(k.dg, k.n*k.c)
 	gemm(blas.NoTrans, blas.NoTrans, k.n, k.c, k.k, 1, dy, k.k, w, k.c, 0, k.dg, k.c)
 	inv := 1 / float64(k.p)
-	for i, v := range k.dg {
-		d := T(float64(v) * inv)
-		row := dx[i*k.p:][:k.p]
-		for j := range row {
-			row[j] = d
+	for c := 0; c < k.c; c++ {
+		for i := 0; i < k.n; i++ {
+			d := T(float64(k.dg[i*k.c+c]) * inv)
+			row := dx[(c*k.n+i)*k.p:][:k.p]
+			for j := range row {
+				row[j] = d
+			}
 		}
 	}
 }

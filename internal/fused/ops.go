@@ -110,10 +110,13 @@ func (o *fwdOp[T]) Do(inputs ...G.Value) (G.Value, error) {
 	return y, nil
 }
 
+// DiffWRT reports every operand differentiable, in Eval mode too: gorgonia
+// then calls SymDiff, whose error says what to do, instead of failing with
+// "Non Differentiable WRTs".
 func (o *fwdOp[T]) DiffWRT(n int) []bool {
 	d := make([]bool, n)
 	for i := range d {
-		d[i] = o.mode == Train
+		d[i] = true
 	}
 	return d
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -105,6 +106,19 @@ func (f *ref) build(x *G.Node) *G.Node {
 	return G.Must(G.BroadcastAdd(logits, bias, nil, []byte{0}))
 }
 
+// swap01 returns v, a (a,b,…) tensor, with its first two axes swapped:
+// NCHW ↔ CNHW.
+func swap01(v []float64, a, b int) []float64 {
+	p := len(v) / (a * b)
+	out := make([]float64, len(v))
+	for i := 0; i < a; i++ {
+		for j := 0; j < b; j++ {
+			copy(out[(j*a+i)*p:][:p], v[(i*b+j)*p:][:p])
+		}
+	}
+	return out
+}
+
 // newRef creates parameter nodes bound to r's tensors on a new graph.
 func newRef(r *ResNet, mode Mode) *ref {
 	f := &ref{g: G.NewGraph(), spec: r.Spec, mode: mode, nodes: map[string]*G.Node{},
@@ -197,9 +211,14 @@ func testBlock(t *testing.T, n, cin, h, w, f, s int, mode Mode, seed uint64) {
 			ho, wo := (c.h-1)/c.s+1, (c.w-1)/c.s+1
 			rr := normal(rng, c.n*c.f*ho*wo)
 
-			nodes := func(g *G.ExprGraph) G.Nodes {
-				ns := G.Nodes{G.NewTensor(g, tensor.Float64, 4, G.WithShape(c.n, c.c, c.h, c.w), G.WithName("x"),
-					G.WithValue(tensor.New(tensor.WithShape(c.n, c.c, c.h, c.w), tensor.WithBacking(append([]float64(nil), x...)))))}
+			// The fused block reads and writes CNHW; the reference NCHW.
+			nodes := func(g *G.ExprGraph, cnhw bool) G.Nodes {
+				xs, xv := []int{c.n, c.c, c.h, c.w}, slices.Clone(x)
+				if cnhw {
+					xs, xv = []int{c.c, c.n, c.h, c.w}, swap01(x, c.n, c.c)
+				}
+				ns := G.Nodes{G.NewTensor(g, tensor.Float64, 4, G.WithShape(xs...), G.WithName("x"),
+					G.WithValue(tensor.New(tensor.WithShape(xs...), tensor.WithBacking(xv))))}
 				for i, s := range shapes {
 					ns = append(ns, G.NewTensor(g, tensor.Float64, len(s), G.WithShape(s...), G.WithName(fmt.Sprintf("p%d", i)),
 						G.WithValue(tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float64(nil), vals[i]...))))))
@@ -219,7 +238,7 @@ func testBlock(t *testing.T, n, cin, h, w, f, s int, mode Mode, seed uint64) {
 				stats[bn] = [2][]float64{v[:c.f], v[c.f:]}
 			}
 			rg := G.NewGraph()
-			rn := nodes(rg)
+			rn := nodes(rg, false)
 			f := &ref{g: rg, mode: mode, nodes: map[string]*G.Node{
 				"b.conv1.weight": rn[1], "b.bn1.weight": rn[2], "b.bn1.bias": rn[3],
 				"b.conv2.weight": rn[4], "b.bn2.weight": rn[5], "b.bn2.bias": rn[6]},
@@ -231,7 +250,7 @@ func testBlock(t *testing.T, n, cin, h, w, f, s int, mode Mode, seed uint64) {
 			wantY, wantG := runRef(t, rg, f.block(rn[0], blockSpec{prefix: "b", cin: c.c, cout: c.f, s: c.s, h: c.h, w: c.w}), rr, wrt)
 
 			g := G.NewGraph()
-			fn := nodes(g)
+			fn := nodes(g, true)
 			m := c.n * ho * wo
 			k, err := newBlockKernel(c.n, c.c, c.h, c.w, c.f, c.s, mode,
 				newBatchNorm(c.f, m, stats["b.bn1"][0], stats["b.bn1"][1]),
@@ -246,7 +265,11 @@ func testBlock(t *testing.T, n, cin, h, w, f, s int, mode Mode, seed uint64) {
 			if mode == Eval {
 				fn = nil
 			}
-			gotY, gotG := runRef(t, g, out, rr, fn)
+			gotY, gotG := runRef(t, g, out, swap01(rr, c.n, c.f), fn)
+			gotY = swap01(gotY, c.f, c.n)
+			if len(gotG) > 0 {
+				gotG[0] = swap01(gotG[0], c.c, c.n)
+			}
 
 			if e := maxRelErr(gotY, wantY, 1e-12); !(e <= refTol) {
 				t.Errorf("output: relative error %.3g > %g", e, refTol)
