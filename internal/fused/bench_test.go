@@ -148,14 +148,14 @@ func BenchmarkResNetStep(b *testing.B) {
 	}
 }
 
-// BenchmarkChunk tunes chunkElems on resnet8-w16.
+// BenchmarkChunk tunes chunkElems on resnet20-w16.
 func BenchmarkChunk(b *testing.B) {
-	for _, elems := range []int{32 << 10, 128 << 10, 512 << 10, 2 << 20} {
+	for _, elems := range []int{32 << 10, 64 << 10, 128 << 10, 256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("elems=%dk", elems>>10), func(b *testing.B) {
 			old := chunkElems
 			chunkElems = elems
 			defer func() { chunkElems = old }()
-			st := newStep(b, benchSpecs[0], 128)
+			st := newStep(b, benchSpecs[1], 128)
 			st.run(b)
 			b.ResetTimer()
 			cpu0 := cpuTime()

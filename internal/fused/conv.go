@@ -38,8 +38,10 @@ func (g conv) q() int { return g.ho * g.wo }
 
 // chunkElems bounds the column matrix of one chunk (k rows × its columns)
 // so that it stays in the L2 cache (512 KiB per core on the Zen 3 host)
-// between im2col and the GEMM that reads it; BenchmarkChunk tunes it.
-var chunkElems = 64 << 10
+// between im2col and the GEMM that reads it. BenchmarkChunk (resnet20-w16,
+// load ~10 on the 2-core host) put 128Ki–256Ki elements within noise of
+// each other and 5–20% ahead of 32Ki and of whole-batch chunks.
+var chunkElems = 128 << 10
 
 // split cuts the output into chunks of at most chunkElems column-matrix
 // elements: several whole images when one image fits, else bands of rows

@@ -82,14 +82,20 @@ type torchCase struct {
 	bs   int
 }
 
-// TestResNetMatchesTorch gives the same weights and BatchNorm state to the
-// fused float32 ResNet and to testdata/torch_resnet.py's nn.Module (loaded
-// with load_state_dict(strict=True), so the names and shapes of every
-// state entry are checked too) and compares: eval-mode logits (running
-// statistics); train-mode logits (batch statistics); the gradient of
-// Σ r ⊙ logits for every parameter; and the running statistics and
-// num_batches_tracked after that one training forward. One Python process
-// runs every case (importing torch is most of its time).
+// TestResNetMatchesTorch runs testdata/torch_resnet.py once (importing
+// torch is most of its time) for two checks:
+//
+// Networks: the same weights and BatchNorm state go to the fused float32
+// ResNet and to the script's nn.Module (loaded with
+// load_state_dict(strict=True), so the names and shapes of every state
+// entry are checked too); compared are the eval-mode logits (running
+// statistics), the train-mode logits (batch statistics), the gradient of
+// Σ r ⊙ logits for every parameter, and the running statistics and
+// num_batches_tracked after that one training forward. resnet8 and
+// resnet14 at widths 4 and 8, on 3×32×32 (CIFAR) and 1×28×28 (MNIST).
+//
+// ParamCounts: NumParams of paramSpecs against torch's
+// sum(p.numel() for p in model.parameters()).
 func TestResNetMatchesTorch(t *testing.T) {
 	testutil.RequirePython(t, "numpy", "torch")
 	cases := []torchCase{
@@ -104,7 +110,15 @@ func TestResNetMatchesTorch(t *testing.T) {
 		dir   string
 	}
 	var ps []prepared
-	args := []string{torchScript, "check"}
+	counts := filepath.Join(t.TempDir(), "counts")
+	var in strings.Builder
+	for _, s := range paramSpecs {
+		fmt.Fprintln(&in, s.Depth, s.Width, s.C, s.H, s.W, s.Classes)
+	}
+	if err := os.WriteFile(counts, []byte(in.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{torchScript, "--counts", counts}
 	for ci, c := range cases {
 		p := prepared{r: randomResNet(t, c.spec, tensor.Float32, uint64(50+ci)), dir: t.TempDir()}
 		p.r.BatchesTracked = 7
@@ -121,6 +135,13 @@ func TestResNetMatchesTorch(t *testing.T) {
 			compareTorchCase(t, ps[i].dir, ps[i].r, c, ps[i].x, ps[i].rr)
 		})
 	}
+	t.Run("ParamCounts", func(t *testing.T) {
+		out, err := os.ReadFile(counts + ".out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkParamCounts(t, strings.Fields(string(out)))
+	})
 }
 
 // writeTorchCase writes r's state, a random input x and loss weights r
@@ -191,7 +212,8 @@ func compareTorchCase(t *testing.T, dir string, r *ResNet, c torchCase, x, rr []
 	}
 }
 
-// paramSpecs span 94× in parameter count (resnet8-w8 … resnet56-w32).
+// paramSpecs span 178× in parameter count (resnet8-w8, 19,218, … resnet56-w32
+// on CIFAR-100, 3,413,380).
 var paramSpecs = []ResNetSpec{
 	{Depth: 8, Width: 8, C: 3, H: 32, W: 32, Classes: 10},
 	{Depth: 8, Width: 16, C: 3, H: 32, W: 32, Classes: 10},
@@ -205,35 +227,23 @@ var paramSpecs = []ResNetSpec{
 	{Depth: 56, Width: 32, C: 3, H: 32, W: 32, Classes: 100},
 }
 
-// TestParamCountsMatchTorch checks NumParams against torch's
-// sum(p.numel() for p in model.parameters()) of the reference module.
-func TestParamCountsMatchTorch(t *testing.T) {
-	testutil.RequirePython(t, "numpy", "torch")
-	var in strings.Builder
+// checkParamCounts compares NumParams of paramSpecs with torch's counts.
+func checkParamCounts(t *testing.T, fields []string) {
+	if len(fields) != len(paramSpecs) {
+		t.Fatalf("torch printed %d counts, want %d: %q", len(fields), len(paramSpecs), fields)
+	}
 	var got []int
-	for _, s := range paramSpecs {
+	for i, f := range fields {
+		s := paramSpecs[i]
 		r, err := NewResNet(s, tensor.Float32)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, r.NumParams())
-		fmt.Fprintln(&in, s.Depth, s.Width, s.C, s.H, s.W, s.Classes)
-	}
-	cmd := exec.Command(testutil.Python, torchScript, "count")
-	cmd.Stdin = strings.NewReader(in.String())
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("torch_resnet.py count: %v", err)
-	}
-	fields := strings.Fields(string(out))
-	if len(fields) != len(got) {
-		t.Fatalf("torch printed %d counts, want %d: %q", len(fields), len(got), out)
-	}
-	for i, f := range fields {
 		want, _ := strconv.Atoi(f)
-		t.Logf("%v %d×%d×%d→%d: %d params", paramSpecs[i], paramSpecs[i].C, paramSpecs[i].H, paramSpecs[i].W, paramSpecs[i].Classes, got[i])
+		t.Logf("%v %d×%d×%d→%d: %d params", s, s.C, s.H, s.W, s.Classes, got[i])
 		if got[i] != want {
-			t.Errorf("%v: NumParams %d, torch %d", paramSpecs[i], got[i], want)
+			t.Errorf("%v: NumParams %d, torch %d", s, got[i], want)
 		}
 	}
 	if lo, hi := slices.Min(got), slices.Max(got); float64(hi)/float64(lo) < 30 {

@@ -8,11 +8,14 @@ stem and the classifier, so that its state_dict keys are the names kdcal uses:
   conv1.weight, bn1.{weight,bias,running_mean,running_var,num_batches_tracked},
   layer{1,2,3}.{i}.conv{1,2}.weight, layer{1,2,3}.{i}.bn{1,2}.*, fc.weight, fc.bias
 
-  python3 torch_resnet.py check DIR...  # cross-check (TestResNetMatchesTorch), one DIR per case
-  python3 torch_resnet.py count       # parameter counts of the (depth, width, C, H, W, classes)
-                                      # lines on stdin, one count per line (TestParamCountsMatchTorch)
+  python3 torch_resnet.py [--counts FILE] DIR...
 
-check reads DIR/spec.json {depth, width, c, h, w, classes, batch, tracked, names: {name: shape}},
+Both tests that use it (TestResNetMatchesTorch, TestParamCountsMatchTorch) share one run,
+since importing torch is most of its time. --counts reads "depth width C H W classes" lines
+from FILE and writes sum(p.numel() for p in model.parameters()) of each, one per line, to
+FILE.out. Each DIR is one cross-check case:
+
+a case reads DIR/spec.json {depth, width, c, h, w, classes, batch, tracked, names: {name: shape}},
 DIR/x.bin (batch, c, h, w), DIR/r.bin (batch, classes) and DIR/state/<name>.bin for every
 floating-point state entry (raw little-endian float32, C order), loads them with
 load_state_dict(strict=True) and writes
@@ -135,20 +138,25 @@ def check(d):
         f.write(" ".join(str(t) for t in sorted(tracked)))
 
 
-def count():
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        depth, width, c, h, w, classes = (int(v) for v in line.split())
-        model = ResNet(depth, width, c, classes)  # h, w do not change the count
-        print(sum(p.numel() for p in model.parameters()))
+def count(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            depth, width, c, h, w, classes = (int(v) for v in line.split())
+            model = ResNet(depth, width, c, classes)  # h, w do not change the count
+            out.append(str(sum(p.numel() for p in model.parameters())))
+    with open(path + ".out", "w") as f:
+        f.write("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "check":
-        for d in sys.argv[2:]:
-            check(d)
-    elif len(sys.argv) == 2 and sys.argv[1] == "count":
-        count()
-    else:
+    args = sys.argv[1:]
+    if not args or args == ["--counts"]:
         sys.exit(__doc__)
+    if args[0] == "--counts":
+        count(args[1])
+        args = args[2:]
+    for d in args:
+        check(d)
