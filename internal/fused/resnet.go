@@ -228,6 +228,18 @@ const (
 	InitTorch
 )
 
+// ParseInit returns the Init named s ("he" or "torch", as Init.String
+// writes them).
+func ParseInit(s string) (Init, error) {
+	switch s {
+	case "he":
+		return InitHe, nil
+	case "torch":
+		return InitTorch, nil
+	}
+	return 0, fmt.Errorf("fused: unknown init %q (use he or torch)", s)
+}
+
 func (i Init) String() string {
 	switch i {
 	case InitHe:
@@ -236,6 +248,25 @@ func (i Init) String() string {
 		return "torch"
 	}
 	return fmt.Sprintf("Init(%d)", int(i))
+}
+
+// CopyFrom copies o's state (every tensor and BatchesTracked) into r in
+// place, so graphs built from r see it (a checkpoint restore, a best-epoch
+// snapshot). The specs and dtypes must match.
+func (r *ResNet) CopyFrom(o *ResNet) error {
+	if r.Spec != o.Spec || r.Dtype != o.Dtype {
+		return fmt.Errorf("fused: cannot copy a %v %v into a %v %v", o.Spec, o.Dtype, r.Spec, r.Dtype)
+	}
+	for i, t := range r.State {
+		if t.T == nil {
+			continue
+		}
+		if err := tensor.Copy(t.T, o.State[i].T); err != nil {
+			return fmt.Errorf("fused: copy %s: %w", t.Name, err)
+		}
+	}
+	r.BatchesTracked = o.BatchesTracked
+	return nil
 }
 
 // Init resets the BatchNorm state (γ = 1, β = 0, running mean 0, running

@@ -348,3 +348,33 @@ func TestBuildErrors(t *testing.T) {
 		t.Errorf("G.Grad on an Eval graph: error %v, want one naming evaluation mode", err)
 	}
 }
+
+func TestParseInitAndCopyFrom(t *testing.T) {
+	for _, i := range []Init{InitHe, InitTorch} {
+		if got, err := ParseInit(i.String()); err != nil || got != i {
+			t.Errorf("ParseInit(%q) = %v, %v", i.String(), got, err)
+		}
+	}
+	if _, err := ParseInit("xavier"); err == nil || !strings.Contains(err.Error(), "he or torch") {
+		t.Errorf("ParseInit(xavier): error %v", err)
+	}
+	s := ResNetSpec{Depth: 8, Width: 2, C: 1, H: 4, W: 4, Classes: 3}
+	a, b := randomResNet(t, s, tensor.Float32, 1), randomResNet(t, s, tensor.Float32, 2)
+	b.BatchesTracked = 5
+	before := a.State[0].T
+	if err := a.CopyFrom(b); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range a.State {
+		if e.T != nil && !slices.Equal(e.T.Float32s(), b.State[i].T.Float32s()) {
+			t.Errorf("%s not copied", e.Name)
+		}
+	}
+	if a.State[0].T != before || a.BatchesTracked != 5 {
+		t.Error("CopyFrom replaced a tensor or missed BatchesTracked")
+	}
+	other := randomResNet(t, ResNetSpec{Depth: 14, Width: 2, C: 1, H: 4, W: 4, Classes: 3}, tensor.Float32, 3)
+	if err := a.CopyFrom(other); err == nil {
+		t.Error("CopyFrom accepted another spec")
+	}
+}
