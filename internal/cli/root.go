@@ -14,16 +14,41 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
 
+// StopGrace is how long a command may take to stop cleanly after SIGINT
+// or SIGTERM before Main exits with ExitInterrupted anyway.
+const StopGrace = time.Second
+
 // Main runs kdcal with args (without the program name) and returns the
 // process exit code.
+//
+// SIGINT and SIGTERM cancel the command's context: training stops at the
+// next batch, `kdcal run` signals its step processes. A command that has
+// not returned StopGrace after the signal (reading a dataset, a long
+// evaluation) is ended with ExitInterrupted: the store is built to survive
+// kill -9 at any point (steps publish by rename, locks die with their
+// process, a rerun resumes), so nothing finished is lost. A second signal
+// after the first ends kdcal at once (the default action).
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go exitAfterStop(ctx, stop, StopGrace, os.Stderr, os.Exit)
 	return Run(ctx, args, os.Stdout, os.Stderr, os.Environ())
+}
+
+// exitAfterStop waits for ctx to be cancelled by a signal, restores the
+// signals' default action (so that a second Ctrl-C kills at once), and
+// calls exit(ExitInterrupted) if the command is still running grace later.
+func exitAfterStop(ctx context.Context, stop func(), grace time.Duration, errw io.Writer, exit func(int)) {
+	<-ctx.Done()
+	stop()
+	time.Sleep(grace)
+	fmt.Fprintf(errw, "kdcal: interrupted; stopped after %s without waiting for the running step (finished steps are kept, a rerun resumes the rest)\n", grace)
+	exit(ExitInterrupted)
 }
 
 // Run executes one kdcal command line with the given streams and
