@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,13 +43,79 @@ func Main(args []string) int {
 
 // exitAfterStop waits for ctx to be cancelled by a signal, restores the
 // signals' default action (so that a second Ctrl-C kills at once), and
-// calls exit(ExitInterrupted) if the command is still running grace later.
+// calls exit(ExitInterrupted) if the command is still running grace later
+// and holds no exitHold.
 func exitAfterStop(ctx context.Context, stop func(), grace time.Duration, errw io.Writer, exit func(int)) {
 	<-ctx.Done()
 	stop()
 	time.Sleep(grace)
+	exitHold.wait()
 	fmt.Fprintf(errw, "kdcal: interrupted; stopped after %s without waiting for the running step (finished steps are kept, a rerun resumes the rest)\n", grace)
 	exit(ExitInterrupted)
+}
+
+// exitHold delays the stop watchdog while a cleanup that must not be cut
+// short runs (the Slurm executor cancelling its jobs), for at most maxHold.
+var exitHold holds
+
+const maxHold = time.Minute
+
+type holds struct {
+	mu sync.Mutex
+	n  int
+	c  chan struct{} // closed when n drops to 0
+}
+
+// hold registers a cleanup; the returned function ends it.
+func (h *holds) hold() func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		h.c = make(chan struct{})
+	}
+	h.n++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.n--; h.n == 0 {
+				close(h.c)
+			}
+		})
+	}
+}
+
+// holdOnCancel holds the stop watchdog from ctx's cancellation until the
+// returned function is called.
+func holdOnCancel(ctx context.Context) (end func()) {
+	ended, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-ctx.Done():
+			release := exitHold.hold()
+			<-ended
+			release()
+		case <-ended:
+		}
+	}()
+	return func() { close(ended); <-finished }
+}
+
+// wait returns when no cleanup is registered, or after maxHold.
+func (h *holds) wait() {
+	h.mu.Lock()
+	c := h.c
+	n := h.n
+	h.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	select {
+	case <-c:
+	case <-time.After(maxHold):
+	}
 }
 
 // Run executes one kdcal command line with the given streams and

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -132,7 +133,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	fmt.Fprintf(g.Err, "kdcal run: %d steps in %s, %d workers, logs in %s\n", len(steps), env.Store.Root, workers, runner.LogDir)
 	res := local.Execute(ctx, steps, runner, local.Options{
 		Workers:      workers,
-		Done:         func(key string) bool { return stepDone(env, key) },
+		Done:         doneOnce(env),
 		Progress:     g.Err,
 		Terminal:     isTerminal(g.Err),
 		StepProgress: func(s plan.Step) (float64, string, bool) { return readProgress(env.Store, s) },
@@ -175,6 +176,24 @@ func printConfigs(w io.Writer, env *StepEnv) {
 	}
 	if !found {
 		fmt.Fprintf(w, "this configuration: %s (not yet used in this store)\n", cur)
+	}
+}
+
+// doneOnce returns stepDone remembering each answer: the executor asks
+// about steps outside the run (other stages) again and again, and with
+// --verify every answer reads the step's files.
+func doneOnce(env *StepEnv) func(string) bool {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(key string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		d, ok := seen[key]
+		if !ok {
+			d = stepDone(env, key)
+			seen[key] = d
+		}
+		return d
 	}
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -222,5 +223,24 @@ func TestExitAfterStop(t *testing.T) {
 	cancel()
 	if code := <-codes; code != ExitInterrupted || !stopped || !strings.Contains(msg.String(), "interrupted") {
 		t.Errorf("exit %d, signals restored %v, message %q", code, stopped, msg.String())
+	}
+}
+
+// TestExitHold: the stop watchdog waits for a registered cleanup (the
+// Slurm executor's scancel) before it exits.
+func TestExitHold(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	end := holdOnCancel(ctx)
+	codes := make(chan int, 1)
+	go exitAfterStop(ctx, func() {}, 20*time.Millisecond, io.Discard, func(c int) { codes <- c })
+	cancel()
+	select {
+	case <-codes:
+		t.Fatal("exited while a cleanup held it")
+	case <-time.After(100 * time.Millisecond):
+	}
+	end()
+	if code := <-codes; code != ExitInterrupted {
+		t.Errorf("exit %d", code)
 	}
 }
