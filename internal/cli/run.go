@@ -236,6 +236,10 @@ func printPlan(w io.Writer, env *StepEnv, steps []plan.Step) {
 		fmt.Fprintf(w, "; %d unverified steps finished before kdcal recorded output sizes and hashes, so nothing could be checked", n)
 	}
 	fmt.Fprintln(w)
+	if counts["damaged"] > 0 {
+		fmt.Fprintln(w, "damaged steps are redone by `kdcal run` (with --verify when only a hash differs), "+
+			"or by their stage command with --force (train-teachers, calibrate, distill)")
+	}
 }
 
 // stepStatus is done | unverified (done, with no recorded outputs to check)
