@@ -30,6 +30,7 @@ type DistillOptions struct {
 	Arms    []string // raw, calibrated, scratch or all
 	Seeds   []int
 	Setting string // KD setting name (e.g. tau4-kdw0.9-ep20) or all
+	Force   bool   // retrain finished students
 }
 
 // NewCmdDistill builds `kdcal distill`.
@@ -50,7 +51,9 @@ with loss = ce_weight·CE(y, s) + kd_weight·τ²·KL(softmax(t/τ) ‖ softmax(
 kd.temperature, kd.kd_weight and kd.student_epochs are grids: each combination
 is its own setting (students/<setting>/...). The teacher is never run: its
 targets come from teachers/<size>/seed-<n>/logits_train.npy, looked up by
-example position. Finished students are skipped; interrupted ones resume.`,
+example position. Finished students are skipped (--force retrains them; a damaged
+one, with an output file missing or changed, is retrained anyway); interrupted
+ones resume.`,
 		Example: `  kdcal distill --config configs/quick.yaml --teacher large
   kdcal distill --config configs/quick.yaml --teacher all --arm raw,calibrated --seeds 0
   kdcal distill --config configs/quick.yaml --arm scratch`,
@@ -67,6 +70,7 @@ example position. Finished students are skipped; interrupted ones resume.`,
 	f.StringSliceVar(&opts.Arms, "arm", []string{"all"}, "arms: raw, calibrated, scratch or all")
 	f.IntSliceVar(&opts.Seeds, "seeds", nil, "seeds (default: seeds)")
 	f.StringVar(&opts.Setting, "setting", "all", "KD setting, e.g. tau4-kdw0.9-ep20, or all")
+	f.BoolVar(&opts.Force, "force", false, "retrain students that are already done")
 	return cmd
 }
 
@@ -128,6 +132,7 @@ func distillRun(ctx context.Context, opts *DistillOptions) error {
 	if err != nil {
 		return err
 	}
+	env.Force = opts.Force
 	return runStepsInProcess(ctx, env, steps)
 }
 

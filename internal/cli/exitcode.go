@@ -7,6 +7,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/executor/local"
 	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
@@ -16,22 +17,25 @@ import (
 const (
 	ExitOK          = 0
 	ExitFailure     = 1   // a step failed (e.g. training diverged), or an unexpected error
-	ExitUsage       = 2   // bad command line: unknown flag, bad flag value, wrong arguments
+	ExitUsage       = 2   // bad command line: unknown flag, bad flag value, wrong arguments, a path kdcal will not write into
 	ExitConfig      = 3   // bad configuration: unknown key, out-of-range value, unreadable file
 	ExitData        = 4   // bad or missing input data: dataset files, .npy logits or labels
-	ExitMissing     = 5   // a prerequisite step has not been run (e.g. distill before train-teachers)
-	ExitBusy        = 6   // another kdcal process is running the same step
+	ExitMissing     = 5   // a prerequisite step has not been run or is damaged (e.g. distill before train-teachers)
+	ExitBusy        = 6   // another kdcal process is running the same step (kdcal run: steps were left busy)
 	ExitInterrupted = 130 // interrupted (Ctrl-C / SIGTERM); finished steps are kept, running ones resume
 )
 
 const exitCodeHelp = `Exit status:
   0    success
   1    a step failed (e.g. training diverged) or an unexpected error
-  2    usage error (unknown flag, bad flag value, wrong arguments)
+  2    usage error (unknown flag, bad flag value, wrong arguments; an output or
+       experiment path holding files kdcal did not write)
   3    configuration error (unknown key, out-of-range value)
-  4    data error (missing or corrupt dataset, bad .npy logits or labels)
-  5    missing prerequisite (e.g. distill before train-teachers)
-  6    another kdcal process is running the same step
+  4    data error (missing or corrupt dataset, bad .npy logits or labels;
+       kdcal data info found a broken dataset)
+  5    missing or damaged prerequisite (e.g. distill before train-teachers)
+  6    another kdcal process is running the same step (kdcal run: steps were
+       left to it, everything else ran)
   130  interrupted (finished steps are kept; rerun to resume)`
 
 // UsageError marks a command-line mistake; the command's usage is printed.
@@ -60,13 +64,14 @@ func ExitCode(err error) int {
 		dataErr *data.Error
 		npyErr  *npyfile.Error
 		missing *runstore.MissingError
+		foreign *runstore.ForeignError
 	)
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.As(err, &foreign):
 		return ExitUsage
 	case errors.As(err, &cfg):
 		return ExitConfig
@@ -74,7 +79,7 @@ func ExitCode(err error) int {
 		return ExitData
 	case errors.As(err, &missing):
 		return ExitMissing
-	case errors.Is(err, runstore.ErrBusy):
+	case errors.Is(err, runstore.ErrBusy), errors.Is(err, local.ErrBusy):
 		return ExitBusy
 	default:
 		return ExitFailure

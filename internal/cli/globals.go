@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -46,21 +51,72 @@ func (g *Globals) ExperimentDir(cfg *config.Config) string {
 	return filepath.Join(cfg.ExperimentsDir, cfg.Name)
 }
 
-// OpenStore opens the experiment directory of cfg and records the resolved
-// configuration in its config.yaml.
-func (g *Globals) OpenStore(cfg *config.Config) (*runstore.Store, error) {
+// OpenStore opens the experiment directory of cfg for writing and records
+// the resolved configuration: configs/<hash>.yaml keeps every configuration
+// the store was written with (none is overwritten), config.yaml is the
+// latest. A path that is not a kdcal store (a file, a directory of other
+// files, a symbolic-link loop) is a *runstore.ForeignError and nothing is
+// written. It returns the store and the file of the configuration.
+func (g *Globals) OpenStore(cfg *config.Config) (*runstore.Store, string, error) {
 	st, err := runstore.Open(g.ExperimentDir(cfg))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	path, err := recordConfig(st, cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, path, nil
+}
+
+// recordConfig keeps cfg in the store's configuration history and makes it
+// the store's config.yaml (written only when it changes). A config.yaml
+// from before the history is imported first, so that it is not lost.
+func recordConfig(st *runstore.Store, cfg *config.Config) (string, error) {
 	b, err := ResolvedYAML(cfg)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	if err := atomicfile.Write(filepath.Join(st.Root, "config.yaml"), b); err != nil {
-		return nil, err
+	latest := filepath.Join(st.Root, "config.yaml")
+	if err := importLegacyConfig(st, latest); err != nil {
+		return "", err
 	}
-	return st, nil
+	path, err := st.RecordConfig(runstore.Hash(cfg), b, time.Now(), strings.Join(os.Args, " "))
+	if err != nil {
+		return "", err
+	}
+	if old, err := os.ReadFile(latest); err == nil && bytes.Equal(old, b) {
+		return path, nil
+	}
+	return path, atomicfile.Write(latest, b)
+}
+
+// importLegacyConfig copies the config.yaml of a store from before
+// runstore.ConfigsDir into the history, under its hash when this kdcal can
+// read it and under "unreadable-<sha256>" otherwise.
+func importLegacyConfig(st *runstore.Store, latest string) error {
+	if _, err := os.Stat(filepath.Join(st.Root, runstore.ConfigsDir)); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(latest)
+	if err != nil {
+		return nil // a new store: nothing to import
+	}
+	when := time.Now()
+	if fi, err := os.Stat(latest); err == nil {
+		when = fi.ModTime()
+	}
+	note := "imported from config.yaml (written before kdcal kept a configuration history)"
+	hash := ""
+	if cfg, err := config.Load(config.Source{File: latest}); err == nil {
+		hash = runstore.Hash(cfg)
+	} else {
+		sum := sha256.Sum256(b)
+		hash = "unreadable-" + hex.EncodeToString(sum[:8])
+		note += "; this kdcal cannot load it: " + err.Error()
+	}
+	_, err = st.RecordConfig(hash, b, when, note)
+	return err
 }
 
 // ResolvedYAML renders a resolved configuration as YAML.

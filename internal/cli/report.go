@@ -2,11 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/report"
 	"github.com/kdcal/kdcal/internal/runstore"
@@ -14,8 +20,9 @@ import (
 
 // ReportOptions are the inputs of `kdcal report`.
 type ReportOptions struct {
-	G   *Globals
-	Out string // --out: write the report here instead of <experiment>/report
+	G      *Globals
+	Out    string // --out: write the report here instead of <experiment>/report
+	Verify bool   // --verify: check every used step's outputs by SHA-256, not only size
 }
 
 func init() { registerStep(plan.StageReport, reportStep) }
@@ -33,9 +40,15 @@ tables/<setting>.{md,csv,tex}, tables/calibration.*, tables/stats.*, steps.csv
 p-value) and figures/*.{png,svg} (report.formats).
 
 The grid comes from the configuration: pass the --config the study was run with.
-Steps that are missing, failed, still running, unreadable or stale (finished
-under another configuration) are listed in the README and excluded from every
-statistic; the report is still written. The report appears atomically.`,
+Steps that are missing, failed, still running, unreadable, damaged (an output file
+missing or changed since the step finished; sizes are checked, SHA-256 too with
+--verify) or stale (finished under another configuration) are listed in the README
+and excluded from every statistic; the report is still written. The report appears
+atomically.
+
+The store is only read. --out DIR must be absent, empty, or a report kdcal wrote
+before (it is replaced); anything else — a directory of other files, a regular
+file, the experiment directory or one of its parents — is refused (exit 2).`,
 		Example: `  kdcal report --config configs/quick.yaml
   kdcal report --config configs/quick.yaml --out /tmp/quick-report`,
 		Args: cobra.NoArgs,
@@ -46,7 +59,8 @@ statistic; the report is still written. The report appears atomically.`,
 			return reportRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Out, "out", "o", "", "write the report to this directory instead of <experiment>/report (the store is only read)")
+	cmd.Flags().StringVarP(&opts.Out, "out", "o", "", "write the report to this directory instead of <experiment>/report (the store is only read); it must be new, empty or an earlier report")
+	cmd.Flags().BoolVar(&opts.Verify, "verify", false, "check the SHA-256 of every step's outputs (default: that each exists with its size)")
 	return cmd
 }
 
@@ -57,28 +71,50 @@ func reportRun(ctx context.Context, opts *ReportOptions) error {
 	if err != nil {
 		return err
 	}
-	store := &runstore.Store{Root: g.ExperimentDir(cfg)}
+	root := g.ExperimentDir(cfg)
+	if _, err := runstore.CheckStoreDir(root); err != nil {
+		return err
+	}
+	store := &runstore.Store{Root: root, Verify: opts.Verify}
 	yml, err := ResolvedYAML(cfg)
 	if err != nil {
 		return err
 	}
 	ro := report.Options{Log: g.Log, ConfigYAML: yml}
 	if opts.Out != "" {
-		out, err := filepath.Abs(opts.Out)
-		if err != nil {
-			return usageErrorf("--out %q: %v", opts.Out, err)
+		if ro.Out, ro.Key, err = runstore.OpenOutput(opts.Out, runstore.KindReport, root); err != nil {
+			return fmt.Errorf("--out: %w", err)
 		}
-		if ro.Out, err = runstore.Open(filepath.Dir(out)); err != nil {
-			return err
-		}
-		ro.Key = filepath.Base(out)
 	}
 	res, err := report.Write(ctx, cfg, store, ro)
 	if err != nil {
+		if opts.Out == "" && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+			return fmt.Errorf("%w; the experiment directory is read-only: write the report elsewhere with --out DIR", err)
+		}
 		return err
 	}
 	fmt.Fprint(g.Out, res.Summary())
+	printStoreConfigs(g.Out, store, cfg)
 	return nil
+}
+
+// printStoreConfigs says, when the store was written with more than one
+// configuration, which ones it holds and which this report used.
+func printStoreConfigs(w io.Writer, store *runstore.Store, cfg *config.Config) {
+	entries, err := store.Configs()
+	if err != nil || len(entries) < 2 {
+		return
+	}
+	cur := runstore.Hash(cfg)
+	fmt.Fprintf(w, "the store holds %d configurations (%s/); this report used %s:\n", len(entries),
+		filepath.Join(store.Root, runstore.ConfigsDir), cur)
+	for _, c := range entries {
+		mark := ""
+		if c.Hash == cur {
+			mark = "  ← this report"
+		}
+		fmt.Fprintf(w, "  %-16s first used %s%s\n", c.Hash, c.FirstUsed.Format(time.RFC3339), mark)
+	}
 }
 
 // reportStep is the report stage of `kdcal run` (and `kdcal step report`):

@@ -13,17 +13,109 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
 
+// StopGrace is how long a command may take to stop cleanly after SIGINT
+// or SIGTERM before Main exits with ExitInterrupted anyway.
+const StopGrace = time.Second
+
 // Main runs kdcal with args (without the program name) and returns the
 // process exit code.
+//
+// SIGINT and SIGTERM cancel the command's context: training stops at the
+// next batch, `kdcal run` signals its step processes. A command that has
+// not returned StopGrace after the signal (reading a dataset, a long
+// evaluation) is ended with ExitInterrupted: the store is built to survive
+// kill -9 at any point (steps publish by rename, locks die with their
+// process, a rerun resumes), so nothing finished is lost. A second signal
+// after the first ends kdcal at once (the default action).
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go exitAfterStop(ctx, stop, StopGrace, os.Stderr, os.Exit)
 	return Run(ctx, args, os.Stdout, os.Stderr, os.Environ())
+}
+
+// exitAfterStop waits for ctx to be cancelled by a signal, restores the
+// signals' default action (so that a second Ctrl-C kills at once), and
+// calls exit(ExitInterrupted) if the command is still running grace later
+// and holds no exitHold.
+func exitAfterStop(ctx context.Context, stop func(), grace time.Duration, errw io.Writer, exit func(int)) {
+	<-ctx.Done()
+	stop()
+	time.Sleep(grace)
+	exitHold.wait()
+	fmt.Fprintf(errw, "kdcal: interrupted; stopped after %s without waiting for the running step (finished steps are kept, a rerun resumes the rest)\n", grace)
+	exit(ExitInterrupted)
+}
+
+// exitHold delays the stop watchdog while a cleanup that must not be cut
+// short runs (the Slurm executor cancelling its jobs), for at most maxHold.
+var exitHold holds
+
+const maxHold = time.Minute
+
+type holds struct {
+	mu sync.Mutex
+	n  int
+	c  chan struct{} // closed when n drops to 0
+}
+
+// hold registers a cleanup; the returned function ends it.
+func (h *holds) hold() func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		h.c = make(chan struct{})
+	}
+	h.n++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.n--; h.n == 0 {
+				close(h.c)
+			}
+		})
+	}
+}
+
+// holdOnCancel holds the stop watchdog from ctx's cancellation until the
+// returned function is called.
+func holdOnCancel(ctx context.Context) (end func()) {
+	ended, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-ctx.Done():
+			release := exitHold.hold()
+			<-ended
+			release()
+		case <-ended:
+		}
+	}()
+	return func() { close(ended); <-finished }
+}
+
+// wait returns when no cleanup is registered, or after maxHold.
+func (h *holds) wait() {
+	h.mu.Lock()
+	c := h.c
+	n := h.n
+	h.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	select {
+	case <-c:
+	case <-time.After(maxHold):
+	}
 }
 
 // Run executes one kdcal command line with the given streams and

@@ -9,13 +9,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/executor/local"
 	"github.com/kdcal/kdcal/internal/plan"
@@ -26,6 +26,7 @@ import (
 type RunOptions struct {
 	G        *Globals
 	DryRun   bool
+	Verify   bool // check finished steps' SHA-256, not only their files' sizes
 	Executor string
 	Workers  int
 	Stages   []string
@@ -44,11 +45,19 @@ skipped, so a rerun after a crash, Ctrl-C or kill -9 resumes where it stopped (a
 training step loses at most its unfinished epoch), and changing a KD setting re-runs
 only the students and the report.
 
+A finished step is done only while its outputs are intact: every file its manifest
+records must exist with its size (and, with --verify, its SHA-256). A damaged step is
+shown as damaged and run again. Steps that another kdcal process is running are
+skipped (busy) and everything else runs; the exit status is then 6.
+
 Locally, independent steps run in parallel, one kdcal process per step with one BLAS
-thread (--workers, default one per core); logs go to <experiment>/logs/. With
---executor slurm the plan is submitted as one job array per stage.`,
+thread (--workers, default one per core); each attempt at a step logs to its own
+<experiment>/logs/<step>.<time>-<pid>.log, and <step>.log links to the latest. With
+--executor slurm the plan is submitted as one job array per stage.
+
+--dry-run reads the store and writes nothing (it works on a read-only store).`,
 		Example: `  kdcal run --config configs/quick.yaml
-  kdcal run --config configs/quick.yaml --dry-run
+  kdcal run --config configs/quick.yaml --dry-run --verify
   kdcal run --config configs/paper.yaml --executor slurm`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,7 +68,8 @@ thread (--workers, default one per core); logs go to <experiment>/logs/. With
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and what is already done, run nothing")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and what is already done, run nothing and write nothing")
+	f.BoolVar(&opts.Verify, "verify", false, "check the SHA-256 of every finished step's outputs (default: that each exists with its size)")
 	f.StringVar(&opts.Executor, "executor", "", "local or slurm (default: run.executor)")
 	f.IntVarP(&opts.Workers, "workers", "j", -1, "parallel steps (default: run.workers; 0 = one per core)")
 	f.StringSliceVar(&opts.Stages, "stage", nil, "run only these stages: "+strings.Join(plan.Stages, ", "))
@@ -79,25 +89,34 @@ func (o *RunOptions) overrides() []Override {
 
 func runRun(ctx context.Context, opts *RunOptions) error {
 	g := opts.G
-	env, err := g.NewEnv(opts.overrides()...)
-	if err != nil {
-		return err
-	}
 	for _, s := range opts.Stages {
 		if !slices.Contains(plan.Stages, s) {
 			return usageErrorf("--stage %q: use one of %s", s, strings.Join(plan.Stages, ", "))
 		}
 	}
+	newEnv := g.NewEnv
+	if opts.DryRun {
+		newEnv = g.NewReadEnv
+	}
+	env, err := newEnv(opts.overrides()...)
+	if err != nil {
+		return err
+	}
+	env.Store.Verify = opts.Verify
 	steps := env.Plan.Filter(func(s plan.Step) bool { return len(opts.Stages) == 0 || slices.Contains(opts.Stages, s.Stage) })
 	if opts.DryRun {
 		printPlan(g.Out, env, steps)
+		printConfigs(g.Out, env)
 		return nil
 	}
-	resolved, err := writeRunConfig(env)
+	resolved, err := filepath.Abs(env.ConfigFile)
 	if err != nil {
 		return err
 	}
 	childArgs := []string{"--config", resolved, "--experiment", env.Store.Root, "--log-level", g.LogLevel}
+	if opts.Verify {
+		childArgs = append(childArgs, "--verify")
+	}
 	if env.Cfg.Run.Executor == "slurm" {
 		return runSlurm(ctx, env, steps, childArgs)
 	}
@@ -110,11 +129,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	runner := &local.Subprocess{Exe: exe, Args: childArgs, Env: childEnv(g.Env), LogDir: filepath.Join(env.Store.Root, "logs"),
-		BLASThreads: env.Cfg.Run.BLASThreads}
+		BLASThreads: env.Cfg.Run.BLASThreads, BusyExitCode: ExitBusy}
 	fmt.Fprintf(g.Err, "kdcal run: %d steps in %s, %d workers, logs in %s\n", len(steps), env.Store.Root, workers, runner.LogDir)
 	res := local.Execute(ctx, steps, runner, local.Options{
 		Workers:      workers,
-		Done:         func(key string) bool { return stepDone(env, key) },
+		Done:         doneOnce(env),
 		Progress:     g.Err,
 		Terminal:     isTerminal(g.Err),
 		StepProgress: func(s plan.Step) (float64, string, bool) { return readProgress(env.Store, s) },
@@ -123,28 +142,65 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	return res.Err()
 }
 
+// printConfigs lists the configurations the store was written with (its
+// configs/ history) and marks the current one.
+func printConfigs(w io.Writer, env *StepEnv) {
+	entries, err := env.Store.Configs()
+	if err != nil {
+		fmt.Fprintf(w, "configurations: cannot list %s: %v\n", filepath.Join(env.Store.Root, runstore.ConfigsDir), err)
+		return
+	}
+	cur := runstore.Hash(env.Cfg)
+	if len(entries) == 0 {
+		latest := filepath.Join(env.Store.Root, "config.yaml")
+		if _, err := os.Stat(latest); err != nil {
+			fmt.Fprintf(w, "this configuration: %s (not yet used in this store)\n", cur)
+			return
+		}
+		same := "another configuration than this one (" + cur + ")"
+		if old, err := config.Load(config.Source{File: latest}); err == nil && runstore.Hash(old) == cur {
+			same = "this configuration (" + cur + ")"
+		}
+		fmt.Fprintf(w, "configurations: only %s, which holds %s; the store predates the configuration history, the next run keeps it in %s/\n",
+			latest, same, runstore.ConfigsDir)
+		return
+	}
+	fmt.Fprintf(w, "configurations this store was written with (%s/):\n", filepath.Join(env.Store.Root, runstore.ConfigsDir))
+	found := false
+	for _, c := range entries {
+		mark := ""
+		if c.Hash == cur {
+			mark, found = "  ← this configuration", true
+		}
+		fmt.Fprintf(w, "  %-16s first used %s%s\n", c.Hash, c.FirstUsed.Format(time.RFC3339), mark)
+	}
+	if !found {
+		fmt.Fprintf(w, "this configuration: %s (not yet used in this store)\n", cur)
+	}
+}
+
+// doneOnce returns stepDone remembering each answer: the executor asks
+// about steps outside the run (other stages) again and again, and with
+// --verify every answer reads the step's files.
+func doneOnce(env *StepEnv) func(string) bool {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(key string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		d, ok := seen[key]
+		if !ok {
+			d = stepDone(env, key)
+			seen[key] = d
+		}
+		return d
+	}
+}
+
 // stepDone reports whether a plan step is finished with its current hash.
 func stepDone(env *StepEnv, key string) bool {
 	s, ok := env.Plan.Get(key)
 	return ok && env.Store.Done(key, s.Hash)
-}
-
-// writeRunConfig stores the resolved configuration that every step process
-// reads, so all of them see exactly what this process resolved.
-func writeRunConfig(env *StepEnv) (string, error) {
-	b, err := ResolvedYAML(env.Cfg)
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(env.Store.Root, "run", "config.yaml")
-	if err := atomicfile.Write(p, b); err != nil {
-		return "", err
-	}
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	return abs, nil
 }
 
 // childEnv drops KDCAL_* variables: children read the resolved config only.
@@ -160,39 +216,62 @@ func childEnv(env []string) []string {
 
 func printPlan(w io.Writer, env *StepEnv, steps []plan.Step) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tSTEP\tSTATUS\tHASH")
+	fmt.Fprintln(tw, "STAGE\tSTEP\tSTATUS\tHASH\tNOTE")
 	counts := map[string]int{}
 	for _, s := range steps {
-		status := stepStatus(env, s)
+		status, note := stepStatus(env, s)
 		counts[status]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Stage, s.Key, status, s.Hash)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, s.Key, status, s.Hash, note)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d steps: %d done, %d to run (%d resumable, %d stale), experiment %s\n", len(steps), counts["done"],
-		len(steps)-counts["done"], counts["resumable"], counts["stale"], env.Store.Root)
+	done := counts["done"] + counts["unverified"]
+	fmt.Fprintf(w, "\n%d steps: %d done, %d to run (%d resumable, %d stale, %d damaged), experiment %s\n", len(steps), done,
+		len(steps)-done, counts["resumable"], counts["stale"], counts["damaged"], env.Store.Root)
+	check := "each output file exists with its recorded size"
+	if env.Store.Verify {
+		check = "each output file exists with its recorded size and SHA-256"
+	}
+	fmt.Fprintf(w, "done means: %s", check)
+	if n := counts["unverified"]; n > 0 {
+		fmt.Fprintf(w, "; %d unverified steps finished before kdcal recorded output sizes and hashes, so nothing could be checked", n)
+	}
+	fmt.Fprintln(w)
+	if counts["damaged"] > 0 {
+		fmt.Fprintln(w, "damaged steps are redone by `kdcal run` (with --verify when only a hash differs), "+
+			"or by their stage command with --force (train-teachers, calibrate, distill)")
+	}
 }
 
-// stepStatus is done | stale (done with another configuration) | failed |
-// resumable (an interrupted run left its work directory) | invalid | pending.
-func stepStatus(env *StepEnv, s plan.Step) string {
-	switch state, _ := env.Store.State(s.Key, s.Hash); state {
-	case runstore.StatePartial:
-		return "resumable"
-	case runstore.StateMissing:
-		return "pending"
+// stepStatus is done | unverified (done, with no recorded outputs to check)
+// | damaged (done, an output missing or changed) | stale (done with another
+// configuration) | failed | resumable (an interrupted run left its work
+// directory) | invalid | pending, with the reason for the last five.
+func stepStatus(env *StepEnv, s plan.Step) (string, string) {
+	in := env.Store.Inspect(s.Key, s.Hash, env.Store.Verify)
+	switch {
+	case in.State == runstore.StateDone && in.Unverified:
+		return "unverified", ""
+	case in.State == runstore.StatePartial:
+		return "resumable", ""
+	case in.State == runstore.StateMissing:
+		return "pending", ""
+	case in.State == runstore.StateStale:
+		return string(in.State), ""
 	default:
-		return string(state)
+		return string(in.State), in.Reason
 	}
 }
 
 func printRunSummary(w io.Writer, res local.Result, runner *local.Subprocess) {
-	fmt.Fprintf(w, "kdcal run: %d done, %d already done, %d failed, %d blocked, %d cancelled in %s\n",
-		res.Count(local.Done), res.Count(local.Skipped), res.Count(local.Failed), res.Count(local.Blocked),
+	fmt.Fprintf(w, "kdcal run: %d done, %d already done, %d failed, %d busy, %d blocked, %d cancelled in %s\n",
+		res.Count(local.Done), res.Count(local.Skipped), res.Count(local.Failed), res.Count(local.Busy), res.Count(local.Blocked),
 		res.Count(local.Cancelled), res.Elapsed.Round(time.Second))
 	for _, o := range res.Outcomes {
 		switch o.Status {
 		case local.Failed:
 			fmt.Fprintf(w, "  failed  %s (log %s)\n", o.Key, runner.LogPath(o.Key))
+		case local.Busy:
+			fmt.Fprintf(w, "  busy    %s: another kdcal process is running it\n", o.Key)
 		case local.Blocked:
 			fmt.Fprintf(w, "  blocked %s: %v\n", o.Key, o.Err)
 		}

@@ -50,6 +50,9 @@ func runSlurm(ctx context.Context, env *StepEnv, steps []plan.Step, childArgs []
 		ids = append(ids, fmt.Sprintf("%s=%s (%d tasks)", s.Name, s.JobID, len(s.Tasks)))
 	}
 	fmt.Fprintf(env.G.Err, "kdcal run: submitted %s; files in %s\n", strings.Join(ids, ", "), sub.Dir)
+	// On Ctrl-C, Wait scancels the jobs: the stop watchdog waits for that
+	// (the jobs would otherwise run on without anyone waiting for them).
+	defer holdOnCancel(ctx)()
 	last := ""
 	_, err = sub.Wait(ctx, func(p slurm.Progress) {
 		if line := p.String(); line != last {

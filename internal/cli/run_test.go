@@ -179,6 +179,10 @@ func TestKillAndResume(t *testing.T) {
 		t.Errorf("%d of %d files differ between the killed-and-resumed parallel run and the sequential one: %v",
 			len(differ), len(want), differ)
 	}
+	// Parent and step processes resolved one configuration: the store holds one.
+	if cfgs, _ := filepath.Glob(filepath.Join(base, "par", "configs", "*.yaml")); len(cfgs) != 1 {
+		t.Errorf("configurations recorded by the runs: %v, want one", cfgs)
+	}
 	// Nothing is left to do.
 	dry := kdcal(base, "run", "--config", "s.yaml", "--experiment", "par", "--dry-run")
 	if out, err := dry.CombinedOutput(); err != nil || !strings.Contains(string(out), "0 to run") {

@@ -23,6 +23,12 @@ type StepEnv struct {
 	Cfg   *config.Config
 	Store *runstore.Store
 	Plan  *plan.Plan
+	// ConfigFile is the store's copy of the resolved configuration
+	// (configs/<hash>.yaml), which `kdcal run` passes to its step processes;
+	// empty for a read-only env.
+	ConfigFile string
+	// Force redoes steps that are already done (--force).
+	Force bool
 
 	splits  *data.Splits                       // loaded on first use by Data
 	onEpoch func(label string, r train.Record) // test hook: called after each teacher epoch
@@ -74,49 +80,92 @@ func stageCommand(s plan.Step) string {
 		if s.Arm == config.ArmScratch {
 			return fmt.Sprintf("kdcal distill --arm scratch --seeds %d", s.Seed)
 		}
-		return fmt.Sprintf("kdcal distill --teacher %s --arm %s --seeds %d", s.Size, s.Arm, s.Seed)
+		return fmt.Sprintf("kdcal distill --teacher %s --arm %s --seeds %d --setting %s", s.Size, s.Arm, s.Seed, s.Setting.Name())
 	default:
 		return "kdcal report"
 	}
 }
 
-// NewEnv loads the configuration (with overrides), opens the store and builds the plan.
+// redoHint names the command that redoes a finished step (a damaged one):
+// the stage command with --force.
+func (env *StepEnv) redoHint(s plan.Step) string {
+	if s.Stage == plan.StageReport {
+		return env.hint(s)
+	}
+	cmd := stageCommand(s) + " --force"
+	if f := env.G.ConfigFile; f != "" {
+		cmd += " --config " + f
+	}
+	if e := env.G.Experiment; e != "" {
+		cmd += " --experiment " + e
+	}
+	return cmd
+}
+
+// NewEnv loads the configuration (with overrides), opens the store for
+// writing (recording the configuration) and builds the plan.
 func (g *Globals) NewEnv(overrides ...Override) (*StepEnv, error) {
 	cfg, err := g.LoadConfig(overrides...)
 	if err != nil {
 		return nil, err
 	}
-	store, err := g.OpenStore(cfg)
+	store, path, err := g.OpenStore(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &StepEnv{G: g, Cfg: cfg, Store: store, Plan: plan.Build(cfg)}, nil
+	return &StepEnv{G: g, Cfg: cfg, Store: store, Plan: plan.Build(cfg), ConfigFile: path}, nil
+}
+
+// NewReadEnv is NewEnv for commands that only read the store (run
+// --dry-run): it checks the experiment directory as a real run would, but
+// creates and writes nothing, so it works on a read-only store.
+func (g *Globals) NewReadEnv(overrides ...Override) (*StepEnv, error) {
+	cfg, err := g.LoadConfig(overrides...)
+	if err != nil {
+		return nil, err
+	}
+	root := g.ExperimentDir(cfg)
+	if _, err := runstore.CheckStoreDir(root); err != nil {
+		return nil, err
+	}
+	return &StepEnv{G: g, Cfg: cfg, Store: &runstore.Store{Root: root}, Plan: plan.Build(cfg)}, nil
 }
 
 // RequireDeps checks that every dependency of s is done with its current
-// hash, returning a *runstore.MissingError naming the command that makes it.
+// hash and intact — every output's size and SHA-256 as its manifest records
+// (the step is about to read them) — returning a *runstore.MissingError
+// naming the command that makes or redoes it.
 func (env *StepEnv) RequireDeps(s plan.Step) error {
 	for _, d := range s.Deps {
 		dep, ok := env.Plan.Get(d)
 		if !ok {
 			continue
 		}
-		if env.Store.Done(d, dep.Hash) {
+		in := env.Store.Inspect(d, dep.Hash, true)
+		switch in.State {
+		case runstore.StateDone:
 			continue
-		}
-		if _, done := env.Store.Manifest(d); done {
+		case runstore.StateStale:
 			return &runstore.MissingError{Key: filepath.Join(env.Store.Root, d) + " (stale: made with another configuration)", Hint: env.hint(dep)}
+		case runstore.StateDamaged:
+			return &runstore.MissingError{Key: filepath.Join(env.Store.Root, d), Reason: "damaged: " + in.Reason, Hint: env.redoHint(dep)}
 		}
 		return &runstore.MissingError{Key: filepath.Join(env.Store.Root, d), Hint: env.hint(dep)}
 	}
 	return nil
 }
 
-// RunStep runs one step unless it is already done with the same hash.
+// RunStep runs one step unless it is already done with the same hash (and
+// env.Force is off). A damaged step is not done: it is run again.
 func (env *StepEnv) RunStep(ctx context.Context, s plan.Step) error {
-	if env.Store.Done(s.Key, s.Hash) {
-		env.G.Log.Info("skip: already done", "step", s.Key)
-		return nil
+	if !env.Force {
+		switch in := env.Store.Inspect(s.Key, s.Hash, env.Store.Verify); in.State {
+		case runstore.StateDone:
+			env.G.Log.Info("skip: already done (use --force to redo it)", "step", s.Key)
+			return nil
+		case runstore.StateDamaged:
+			env.G.Log.Warn("redo: damaged", "step", s.Key, "reason", in.Reason)
+		}
 	}
 	if err := env.RequireDeps(s); err != nil {
 		return err
@@ -161,7 +210,8 @@ func readProgress(store *runstore.Store, s plan.Step) (float64, string, bool) {
 // NewCmdStep builds the hidden `kdcal step KEY`, which runs exactly one step
 // of the plan; `kdcal run` and the Slurm executor launch it per step.
 func NewCmdStep(g *Globals) *cobra.Command {
-	return &cobra.Command{
+	var verify bool
+	cmd := &cobra.Command{
 		Use:    "step KEY",
 		Short:  "Run one step of the study's plan (used by `kdcal run` and the Slurm executor)",
 		Hidden: true,
@@ -176,6 +226,7 @@ func NewCmdStep(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			env.Store.Verify = verify
 			s, ok := env.Plan.Get(args[0])
 			if !ok {
 				return usageErrorf("%q is not a step of this study's plan; `kdcal run --dry-run` lists them", args[0])
@@ -183,6 +234,8 @@ func NewCmdStep(g *Globals) *cobra.Command {
 			return env.RunStep(cmd.Context(), s)
 		},
 	}
+	cmd.Flags().BoolVar(&verify, "verify", false, "check the SHA-256 of a finished step's outputs before skipping it")
+	return cmd
 }
 
 // executable returns the path of the running kdcal binary.

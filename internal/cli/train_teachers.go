@@ -32,6 +32,7 @@ type TrainTeachersOptions struct {
 	Sizes     []string // subset of teacher.sizes (default: all)
 	Seeds     []int    // subset of seeds (default: all)
 	ListSizes bool     // print the size table and exit
+	Force     bool     // retrain finished teachers
 
 	onEpoch func(label string, r train.Record) // test hook, called after each epoch's checkpoint
 }
@@ -48,7 +49,8 @@ in the metadata), metrics.jsonl (one record per epoch), summary.json, and float3
 logits with int64 labels for the train split (data index order), the validation split and
 the official test set (official order).
 
-A finished (size, seed) is skipped. An interrupted one (Ctrl-C, crash, kill) resumes from
+A finished (size, seed) is skipped (--force retrains it; a damaged one, with an
+output file missing or changed, is retrained anyway). An interrupted one (Ctrl-C, crash, kill) resumes from
 its last epoch checkpoint and ends with the same weights and logits as an uninterrupted
 run. A progress bar is shown on a terminal, one log line per epoch otherwise.`,
 		Example: `  kdcal train-teachers --config configs/quick.yaml
@@ -65,6 +67,7 @@ run. A progress bar is shown on a terminal, one log line per epoch otherwise.`,
 	cmd.Flags().StringSliceVar(&opts.Sizes, "sizes", nil, "teacher sizes to train, e.g. small,large (default: teacher.sizes)")
 	cmd.Flags().IntSliceVar(&opts.Seeds, "seeds", nil, "seeds to train, e.g. 0,1,2 (default: seeds)")
 	cmd.Flags().BoolVar(&opts.ListSizes, "list-sizes", false, "print each size with its parameter count and exit")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "retrain teachers that are already done")
 	return cmd
 }
 
@@ -94,7 +97,7 @@ func trainTeachersRun(ctx context.Context, opts *TrainTeachersOptions) error {
 	if err != nil {
 		return err
 	}
-	env.onEpoch = opts.onEpoch
+	env.onEpoch, env.Force = opts.onEpoch, opts.Force
 	return runStepsInProcess(ctx, env, env.Plan.Filter(func(s plan.Step) bool { return s.Stage == plan.StageTeachers }))
 }
 

@@ -21,6 +21,7 @@ const (
 	StatusFailed  = "failed"  // its last run failed (manifest in <dir>.partial says so)
 	StatusRunning = "running" // started but not finished: running now, or interrupted
 	StatusInvalid = "invalid" // finished, but its summary cannot be read: excluded
+	StatusDamaged = "damaged" // finished, but an output file is missing or changed since: excluded
 )
 
 // Step is one step the configuration expects, with what the store holds for it.

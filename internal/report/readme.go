@@ -130,7 +130,7 @@ func readme(in readmeInput) []byte {
 		b.WriteString("## Missing and excluded steps\n\n")
 		fmt.Fprintf(&b, "%d of %d expected steps do not enter this report (%s). Stale steps finished under another "+
 			"configuration (their config hash differs from what the current configuration expects) and are excluded from every "+
-			"statistic; `kdcal run` with this configuration re-runs them.\n\n", len(un), len(s.Steps), statusCounts(un))
+			"statistic; `kdcal run` with this configuration re-runs them.%s\n\n", len(un), len(s.Steps), statusCounts(un), damagedNote(un))
 		b.WriteString("| Step | Status | Reason |\n|---|---|---|\n")
 		for i, st := range un {
 			if i == maxListed {
@@ -154,6 +154,15 @@ func tableTitle(t *Table) string {
 		return "Statistics"
 	}
 	return "Setting `" + t.Name + "`"
+}
+
+// damagedNote explains damaged steps when there are any.
+func damagedNote(steps []*Step) string {
+	if countStatus(steps, StatusDamaged) == 0 {
+		return ""
+	}
+	return " Damaged steps finished, but an output file their manifest records is missing or has changed since " +
+		"(the reason names it); `kdcal run` redoes them."
 }
 
 // statusCounts renders "3 missing, 1 stale".

@@ -4,7 +4,9 @@
 // # Layout
 //
 //	experiments/<name>/
-//	  config.yaml                                  resolved config of the last command
+//	  kdcal-store.json                             marks a kdcal store (MarkerFile; see Open)
+//	  config.yaml                                  resolved config of the latest command
+//	  configs/<hash>.yaml                          every resolved config the store was written with (RecordConfig)
 //	  teachers/<size>/seed-<n>/                    step "teacher"
 //	    manifest.json                              provenance + status (see Manifest)
 //	    model.safetensors                          weights; metadata holds the model config
@@ -23,6 +25,7 @@
 //	    manifest.json, model.safetensors, metrics.jsonl, summary.json (StudentSummary),
 //	    logits_{val,test}.npy, labels_{val,test}.npy
 //	  report/                                      step "report": README.md, tables, figures
+//	  logs/<key>.<time>-<pid>.log                  one log per attempt by `kdcal run`; <key>.log links to the latest
 //
 // <setting> names one KD combination, e.g. "tau4-kdw0.9-ep20" (SettingName).
 //
@@ -30,8 +33,13 @@
 //
 // A step writes into <dir>.partial/ while it runs (resume checkpoints live
 // there too) and, when it finishes, writes manifest.json with status "done"
-// and renames <dir>.partial to <dir>. Readers therefore see a step's outputs
-// all at once or not at all. An flock on <dir>.lock keeps two processes —
+// and the size and SHA-256 of every other file, and renames <dir>.partial to
+// <dir>. Readers therefore see a step's outputs all at once or not at all,
+// and State can tell a step whose outputs were later deleted or changed
+// (damaged) from a done one. Nothing is replaced that kdcal did not write:
+// Open refuses directories that are not stores, Begin step directories
+// without a manifest of the step's kind, OpenOutput outputs outside the
+// store that are not earlier outputs of the same kind. An flock on <dir>.lock keeps two processes —
 // on one machine or on several sharing a filesystem — from running the same
 // step; the kernel drops the lock when its process dies, so a crash leaves no
 // stale lock. Everything else (reading finished steps, writing other steps)

@@ -51,19 +51,19 @@ type Manifest struct {
 	Started    time.Time      `json:"started"`                // start time
 	Finished   *time.Time     `json:"finished,omitempty"`     // end time (done or failed)
 	Error      string         `json:"error,omitempty"`        // why it failed
+	// Outputs lists every file the step published (all but manifest.json)
+	// with its size and SHA-256, recorded by Commit; State checks them.
+	// Steps finished before kdcal recorded outputs have none.
+	Outputs []Output `json:"outputs,omitempty"`
 }
 
-// Store is one experiment directory.
+// Store is one experiment directory. Open checks and creates it for
+// writing; a Store{Root: dir} literal only reads (State, Manifest, Path).
 type Store struct {
 	Root string
-}
-
-// Open returns the store at root, creating the directory.
-func Open(root string) (*Store, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("experiment store %s: %w", root, err)
-	}
-	return &Store{Root: root}, nil
+	// Verify makes State and Done check the SHA-256 of every output of a
+	// finished step, not only that each file exists with its recorded size.
+	Verify bool
 }
 
 // TeacherKey names the step of one (size, seed) teacher.
@@ -113,19 +113,28 @@ func (s *Store) Manifest(key string) (m Manifest, ok bool) {
 }
 
 // Done reports whether a step has finished with the given config hash
-// (any hash when hash is "").
+// (any hash when hash is "") and its outputs are intact (sizes, and
+// SHA-256 when s.Verify).
 func (s *Store) Done(key, hash string) bool {
-	m, ok := s.Manifest(key)
-	return ok && (hash == "" || m.ConfigHash == hash)
+	return s.Inspect(key, hash, s.Verify).State == StateDone
 }
 
-// MissingError says a step that another one needs has not been run.
+// MissingError says a step that another one needs has not been run, or
+// cannot be used (Reason says why, e.g. it is damaged).
 type MissingError struct {
-	Key  string // the missing step
-	Hint string // the command that produces it
+	Key    string // the missing step
+	Hint   string // the command that produces it
+	Reason string // set when the step exists but cannot be used, e.g. "damaged: logits_val.npy is missing"
 }
 
 func (e *MissingError) Error() string {
+	if e.Reason != "" {
+		msg := e.Key + " is " + e.Reason
+		if e.Hint != "" {
+			msg += "; run `" + e.Hint + "` to redo it"
+		}
+		return msg
+	}
 	msg := "missing " + e.Key
 	if e.Hint != "" {
 		msg += "; run `" + e.Hint + "` first"
@@ -149,6 +158,10 @@ type Step struct {
 // by an interrupted run with the same ConfigHash is kept (so the step can
 // resume from its checkpoints); one with another hash is wiped. The
 // manifest's provenance fields are filled in here.
+//
+// Begin never prepares to replace what kdcal did not write: the step's
+// directory and its work directory must each be absent, empty, or hold a
+// manifest.json of the same kind; anything else is a *ForeignError.
 func (s *Store) Begin(m Manifest) (*Step, error) {
 	dir := s.Dir(m.Key)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
@@ -163,6 +176,12 @@ func (s *Store) Begin(m Manifest) (*Step, error) {
 		return nil, fmt.Errorf("%s: %w", m.Key, ErrBusy)
 	}
 	st := &Step{store: s, lock: lk, dir: dir, work: dir + ".partial"}
+	for _, d := range []string{st.dir, st.work} {
+		if ferr := checkReplaceable(d, m.Kind); ferr != nil {
+			st.Release()
+			return nil, ferr
+		}
+	}
 	var old Manifest
 	if atomicfile.ReadJSON(filepath.Join(st.work, "manifest.json"), &old) == nil && old.ConfigHash != m.ConfigHash {
 		if err := os.RemoveAll(st.work); err != nil {
@@ -214,13 +233,18 @@ func (st *Step) writeManifest() error {
 	return atomicfile.WriteJSON(filepath.Join(st.work, "manifest.json"), st.m)
 }
 
-// Commit marks the step done and publishes its outputs at once by renaming
-// the work directory to the final one (replacing an older result), then
-// releases the lock.
+// Commit records the size and SHA-256 of every file in the work directory
+// in the manifest, marks the step done and publishes its outputs at once by
+// renaming the work directory to the final one (replacing an older result
+// of the same kind), then releases the lock.
 func (st *Step) Commit() error {
 	defer st.Release()
+	outs, err := listOutputs(st.work)
+	if err != nil {
+		return err
+	}
 	now := time.Now().UTC()
-	st.m.Status, st.m.Finished = StatusDone, &now
+	st.m.Status, st.m.Finished, st.m.Outputs = StatusDone, &now, outs
 	if err := st.writeManifest(); err != nil {
 		return err
 	}
@@ -279,7 +303,8 @@ type State string
 
 // States of a step.
 const (
-	StateDone    State = "done"    // finished with the expected hash
+	StateDone    State = "done"    // finished with the expected hash, outputs intact
+	StateDamaged State = "damaged" // finished with the expected hash, but an output is missing or changed
 	StateStale   State = "stale"   // finished under another configuration
 	StateInvalid State = "invalid" // the directory exists but its manifest is missing, unreadable or not done
 	StateFailed  State = "failed"  // its last run failed (the work directory's manifest says so)
@@ -287,16 +312,48 @@ const (
 	StateMissing State = "missing" // never started
 )
 
-// State classifies a step and says why for every state but done and missing.
+// State classifies a step and says why for every state but done and
+// missing. Outputs are checked by size, and by SHA-256 when s.Verify.
 func (s *Store) State(key, hash string) (State, string) {
+	in := s.Inspect(key, hash, s.Verify)
+	return in.State, in.Reason
+}
+
+// Inspection is what the store holds for a step.
+type Inspection struct {
+	State  State
+	Reason string // why, for every state but done and missing
+	// Unverified marks a done step that finished before kdcal recorded its
+	// outputs: there is nothing to check them against.
+	Unverified bool
+}
+
+// Inspect classifies a step against the hash the configuration expects
+// (any hash when hash is ""). A finished step's outputs are checked against
+// its manifest: each file must exist with its recorded size and, when full,
+// its SHA-256; a mismatch is StateDamaged. Inspect only reads.
+func (s *Store) Inspect(key, hash string, full bool) Inspection {
 	if m, ok := s.Manifest(key); ok {
-		if m.ConfigHash != hash {
-			return StateStale, fmt.Sprintf("finished with config_hash %s, the configuration expects %s: it was run with other settings; rerun it (kdcal run)", m.ConfigHash, hash)
+		if hash != "" && m.ConfigHash != hash {
+			return Inspection{State: StateStale, Reason: fmt.Sprintf("finished with config_hash %s, the configuration expects %s: it was run with other settings; rerun it (kdcal run)", m.ConfigHash, hash)}
 		}
-		return StateDone, ""
+		if len(m.Outputs) == 0 {
+			return Inspection{State: StateDone, Unverified: true}
+		}
+		if why := checkOutputs(s.Dir(key), m.Outputs, full); why != "" {
+			return Inspection{State: StateDamaged, Reason: why}
+		}
+		return Inspection{State: StateDone}
 	}
+	state, reason := s.unfinished(key)
+	return Inspection{State: state, Reason: reason}
+}
+
+// unfinished classifies a step without a finished manifest.
+func (s *Store) unfinished(key string) (State, string) {
 	if _, err := os.Stat(s.Dir(key)); err == nil {
-		return StateInvalid, "directory exists but its manifest.json is missing, unreadable or not done"
+		return StateInvalid, "the directory exists but its manifest.json is missing, unreadable or not done: kdcal did not publish it " +
+			"so and will not replace it; move it away to rerun the step"
 	}
 	var pm Manifest
 	err := atomicfile.ReadJSON(filepath.Join(s.Dir(key)+".partial", ManifestFile), &pm)

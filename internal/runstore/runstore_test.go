@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/version"
 )
 
@@ -187,5 +189,95 @@ func TestState(t *testing.T) {
 		if got != tt.want || !strings.Contains(reason, tt.reason) {
 			t.Errorf("State(%s) = %s, %q; want %s, %q", tt.key, got, reason, tt.want, tt.reason)
 		}
+	}
+}
+
+// TestOutputsAndDamage: Commit records every output's size and SHA-256;
+// Inspect finds a deleted, truncated or altered file (the last only with a
+// full check), treats a manifest without outputs as done but unverified,
+// and a rerun replaces a damaged step.
+func TestOutputsAndDamage(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	key := TeacherKey("tiny", 0)
+	st := begin(t, s, key, "h")
+	os.WriteFile(st.Path("logits_val.npy"), []byte("0123456789"), 0o644)
+	os.MkdirAll(st.Path("figures"), 0o755)
+	os.WriteFile(st.Path("figures/a.svg"), []byte("<svg/>"), 0o644)
+	if err := st.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.Manifest(key)
+	want := []Output{
+		{Name: "figures/a.svg", Size: 6, SHA256: "d4dc56669143034f31aa309635d4113d9ad76a02b1739da22c965ed2049be9e6"},
+		{Name: "logits_val.npy", Size: 10, SHA256: "84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882"},
+	}
+	if !slices.Equal(m.Outputs, want) { // hashes from sha256sum
+		t.Fatalf("outputs %+v, want %+v", m.Outputs, want)
+	}
+	val := s.Path(key, "logits_val.npy")
+	tests := []struct {
+		name   string
+		damage func()
+		full   bool
+		want   State
+		reason string
+	}{
+		{"intact", func() {}, true, StateDone, ""},
+		{"byte changed, size check", func() { os.WriteFile(val, []byte("0123456780"), 0o644) }, false, StateDone, ""},
+		{"byte changed, full check", func() {}, true, StateDamaged, "logits_val.npy: its SHA-256 differs from the manifest's"},
+		{"truncated", func() { os.WriteFile(val, []byte("01234"), 0o644) }, false, StateDamaged, "logits_val.npy has 5 bytes, the manifest records 10"},
+		{"deleted", func() { os.Remove(val) }, false, StateDamaged, "logits_val.npy is missing"},
+		{"two deleted", func() { os.Remove(s.Path(key, "figures/a.svg")) }, false, StateDamaged, "figures/a.svg is missing (and 1 more damaged files)"},
+	}
+	for _, tt := range tests {
+		tt.damage()
+		in := s.Inspect(key, "h", tt.full)
+		if in.State != tt.want || !strings.Contains(in.Reason, tt.reason) || in.Unverified {
+			t.Errorf("%s: %+v, want %s %q", tt.name, in, tt.want, tt.reason)
+		}
+	}
+	if s.Done(key, "h") {
+		t.Error("Done(damaged) = true")
+	}
+	st = begin(t, s, key, "h") // a rerun replaces the damaged step
+	os.WriteFile(st.Path("logits_val.npy"), []byte("fresh"), 0o644)
+	if err := st.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if in := s.Inspect(key, "h", true); in.State != StateDone {
+		t.Errorf("after the rerun: %+v", in)
+	}
+
+	// A step finished before outputs were recorded: done, unverified, never damaged.
+	m, _ = s.Manifest(key)
+	m.Outputs = nil
+	atomicfile.WriteJSON(s.Path(key, ManifestFile), m)
+	os.Remove(s.Path(key, "logits_val.npy"))
+	if in := s.Inspect(key, "h", true); in.State != StateDone || !in.Unverified {
+		t.Errorf("manifest without outputs: %+v, want done and unverified", in)
+	}
+}
+
+// TestConfigHistory: each configuration is kept once under its hash with
+// the time and command of its first use; Configs lists them oldest first.
+func TestConfigHistory(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p1, err := s.RecordConfig("aaaa", []byte("name: a\n"), t0, "kdcal run --config a.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RecordConfig("bbbb", []byte("name: b\n"), t0.Add(time.Hour), "kdcal run --config b.yaml")
+	if _, err := s.RecordConfig("aaaa", []byte("name: changed\n"), t0.Add(2*time.Hour), "again"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p1)
+	if string(b) != "# kdcal configuration aaaa, first used 2026-01-02T03:04:05Z: kdcal run --config a.yaml\nname: a\n" {
+		t.Errorf("configs/aaaa.yaml = %q (a recorded configuration must never be rewritten)", b)
+	}
+	got, err := s.Configs()
+	if err != nil || len(got) != 2 || got[0].Hash != "aaaa" || got[1].Hash != "bbbb" || !got[0].FirstUsed.Equal(t0) ||
+		got[1].Note != "kdcal run --config b.yaml" {
+		t.Errorf("Configs() = %+v, %v", got, err)
 	}
 }

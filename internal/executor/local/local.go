@@ -21,6 +21,10 @@ import (
 	"github.com/kdcal/kdcal/internal/plan"
 )
 
+// ErrBusy is what a Runner returns (wrapped) when another process is
+// running the step: the step is skipped with status Busy, not failed.
+var ErrBusy = errors.New("another kdcal process is running the step")
+
 // Runner runs one step to completion (or until ctx is cancelled).
 type Runner interface {
 	Run(ctx context.Context, s plan.Step) error
@@ -53,7 +57,7 @@ type Options struct {
 // Outcome says how each step ended.
 type Outcome struct {
 	Key      string
-	Status   string // done | skipped (already done) | failed | blocked (a dependency failed or is missing) | cancelled
+	Status   string // done | skipped (already done) | failed | busy (another process runs it) | blocked (a dependency failed, is busy or is missing) | cancelled
 	Err      error
 	Duration time.Duration
 }
@@ -63,6 +67,7 @@ const (
 	Done      = "done"
 	Skipped   = "skipped"
 	Failed    = "failed"
+	Busy      = "busy"
 	Blocked   = "blocked"
 	Cancelled = "cancelled"
 )
@@ -84,17 +89,25 @@ func (r Result) Count(status string) int {
 	return n
 }
 
-// Err joins the errors of failed steps (nil when none failed), or returns
-// ctx's error when the run was cancelled.
+// Err returns ctx's error when the run was cancelled; otherwise the joined
+// errors of failed steps; otherwise, when steps were left busy, an error
+// wrapping ErrBusy that names them; nil when every step is done.
 func (r Result) Err() error {
 	var errs []error
+	var busy []string
 	for _, o := range r.Outcomes {
 		switch o.Status {
 		case Failed:
 			errs = append(errs, fmt.Errorf("%s: %w", o.Key, o.Err))
+		case Busy:
+			busy = append(busy, o.Key)
 		case Cancelled:
 			return context.Canceled
 		}
+	}
+	if len(errs) == 0 && len(busy) > 0 {
+		return fmt.Errorf("%d steps left to the other kdcal process running them (%s); run again when it has finished: %w",
+			len(busy), strings.Join(busy[:min(3, len(busy))], ", ")+map[bool]string{true: ", …"}[len(busy) > 3], ErrBusy)
 	}
 	return errors.Join(errs...)
 }
@@ -163,6 +176,8 @@ func Execute(ctx context.Context, steps []plan.Step, r Runner, opt Options) Resu
 				switch {
 				case err != nil && ctx.Err() != nil:
 					status = Cancelled
+				case errors.Is(err, ErrBusy):
+					status = Busy
 				case err != nil:
 					status = Failed
 				}
@@ -216,8 +231,8 @@ func (st *state) depOK(dep string, done func(string) bool) bool {
 	return !inPlan && done(dep)
 }
 
-// blockUnrunnable marks pending steps whose dependency failed, was blocked,
-// was cancelled, or is missing from both the plan and the store.
+// blockUnrunnable marks pending steps whose dependency failed, is busy, was
+// blocked, was cancelled, or is missing from both the plan and the store.
 func (st *state) blockUnrunnable(done func(string) bool) {
 	for changed := true; changed; {
 		changed = false
@@ -228,8 +243,8 @@ func (st *state) blockUnrunnable(done func(string) bool) {
 			for _, d := range s.Deps {
 				_, inPlan := st.byKey[d]
 				ds := st.status[d]
-				if (!inPlan && !done(d)) || ds == Failed || ds == Blocked || ds == Cancelled {
-					why := fmt.Errorf("dependency %s %s", d, map[bool]string{true: ds, false: "has not been run"}[inPlan])
+				if (!inPlan && !done(d)) || ds == Failed || ds == Busy || ds == Blocked || ds == Cancelled {
+					why := fmt.Errorf("dependency %s %s", d, depPhrase(inPlan, ds))
 					st.finish(s, Blocked, why, 0)
 					changed = true
 					break
@@ -237,6 +252,17 @@ func (st *state) blockUnrunnable(done func(string) bool) {
 			}
 		}
 	}
+}
+
+// depPhrase says why a dependency blocks its dependents.
+func depPhrase(inPlan bool, status string) string {
+	switch {
+	case !inPlan:
+		return "has not been run"
+	case status == Busy:
+		return "is being run by another kdcal process"
+	}
+	return status
 }
 
 // next returns the most expensive ready step of the earliest stage with one

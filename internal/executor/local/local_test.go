@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,5 +129,45 @@ func TestCancel(t *testing.T) {
 	res := Execute(ctx, diamond(), rec, Options{Workers: 2})
 	if res.Count(Cancelled) != 7 || !errors.Is(res.Err(), context.Canceled) {
 		t.Errorf("outcomes after cancel: %s", statuses(res))
+	}
+}
+
+// TestBusyIsSkipped: a step another process is running is busy, not
+// failed; its dependents are blocked, every other step runs, and Err wraps
+// ErrBusy (kdcal run exits 6).
+func TestBusyIsSkipped(t *testing.T) {
+	rec := &recorder{}
+	r := RunnerFunc(func(ctx context.Context, s plan.Step) error {
+		if s.Key == "t0" {
+			return fmt.Errorf("%s: %w", s.Key, ErrBusy)
+		}
+		return rec.Run(ctx, s)
+	})
+	res := Execute(context.Background(), diamond(), r, Options{Workers: 2})
+	want := "t0=busy t1=done c0=blocked c1=done s0=blocked s1=done r=blocked"
+	if got := statuses(res); got != want {
+		t.Errorf("outcomes: %s\nwant      %s", got, want)
+	}
+	err := res.Err()
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "1 steps left to the other kdcal process running them (t0)") {
+		t.Errorf("Err() = %v", err)
+	}
+	for _, o := range res.Outcomes {
+		if o.Key == "c0" && !strings.Contains(o.Err.Error(), "dependency t0 is being run by another kdcal process") {
+			t.Errorf("blocked c0: %v", o.Err)
+		}
+	}
+	// A failure elsewhere wins: the exit status is that of a failed step.
+	r2 := RunnerFunc(func(ctx context.Context, s plan.Step) error {
+		switch s.Key {
+		case "t0":
+			return ErrBusy
+		case "t1":
+			return errors.New("boom")
+		}
+		return nil
+	})
+	if err := Execute(context.Background(), diamond(), r2, Options{Workers: 1}).Err(); errors.Is(err, ErrBusy) || err == nil {
+		t.Errorf("busy and failed: Err() = %v, want the failure", err)
 	}
 }

@@ -3,11 +3,13 @@ package local
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,34 +22,54 @@ import (
 // goroutines; gorgonia-notes §9). The child is killed if this process dies
 // (Linux PR_SET_PDEATHSIG), and on cancellation gets SIGTERM, then SIGKILL
 // after Grace; its own checkpoints make either safe.
+//
+// Each attempt at a step writes its own log, LogDir/<flat key>.<UTC
+// time>-<pid>.log (flat key: the key with / → __), and LogDir/<flat
+// key>.log is a symbolic link to the latest attempt, so two kdcal
+// processes never write into one log. An attempt that finds the step busy
+// (the child exits with BusyExitCode) leaves no log behind.
 type Subprocess struct {
 	Exe    string   // kdcal binary
 	Args   []string // arguments after the key, e.g. --config F --experiment D
 	Env    []string // environment (OPENBLAS_NUM_THREADS is set from BLASThreads)
-	LogDir string   // each step's stdout+stderr go to LogDir/<key with / → __>.log
+	LogDir string   // directory of the per-attempt logs
 	// BLASThreads per step (OPENBLAS_NUM_THREADS, GOMAXPROCS stays default).
 	BLASThreads int
-	// Grace between SIGTERM and SIGKILL on cancellation.
+	// Grace between SIGTERM and SIGKILL on cancellation (default 30 s).
 	Grace time.Duration
+	// BusyExitCode is the child's exit status when another process holds
+	// the step's lock; Run then returns an error wrapping ErrBusy. 0: none.
+	BusyExitCode int
+
+	mu   sync.Mutex
+	logs map[string]string // key → this run's latest attempt log
 }
 
-// LogPath returns the log file of a step.
+// LogPath returns the log of this run's latest attempt at a step, or the
+// link to the latest attempt of any run when this one has none.
 func (p *Subprocess) LogPath(key string) string {
-	return filepath.Join(p.LogDir, strings.ReplaceAll(key, "/", "__")+".log")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l, ok := p.logs[key]; ok {
+		return l
+	}
+	return p.linkPath(key)
 }
+
+func (p *Subprocess) linkPath(key string) string {
+	return filepath.Join(p.LogDir, flatKey(key)+".log")
+}
+
+func flatKey(key string) string { return strings.ReplaceAll(key, "/", "__") }
 
 // Run implements Runner.
 func (p *Subprocess) Run(ctx context.Context, s plan.Step) error {
-	if err := os.MkdirAll(p.LogDir, 0o755); err != nil {
-		return err
-	}
-	logPath := p.LogPath(s.Key)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, logPath, prevLink, err := p.openAttemptLog(s.Key)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	fmt.Fprintf(logf, "=== %s %s\n", time.Now().UTC().Format(time.RFC3339), s.Key)
+	fmt.Fprintf(logf, "=== %s %s (kdcal run pid %d)\n", time.Now().UTC().Format(time.RFC3339), s.Key, os.Getpid())
 	cmd := exec.Command(p.Exe, append([]string{"step", s.Key}, p.Args...)...)
 	threads := max(p.BLASThreads, 1)
 	cmd.Env = append(append([]string{}, p.Env...), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", threads))
@@ -75,7 +97,99 @@ func (p *Subprocess) Run(ctx context.Context, s plan.Step) error {
 		return fmt.Errorf("%w (log: %s)", ctx.Err(), logPath)
 	}
 	if err != nil {
+		var ee *exec.ExitError
+		if p.BusyExitCode != 0 && errors.As(err, &ee) && ee.ExitCode() == p.BusyExitCode {
+			p.dropAttemptLog(s.Key, logPath, prevLink)
+			return fmt.Errorf("%s: %w", s.Key, ErrBusy)
+		}
 		return fmt.Errorf("%v; last lines of %s:\n%s", err, logPath, tail(logPath, 8))
+	}
+	return nil
+}
+
+// openAttemptLog creates this attempt's log and points the step's link at
+// it, returning the link's previous target ("" when there was none). A
+// log from before per-attempt logs (a regular file where the link goes) is
+// kept under an attempt name of its modification time.
+func (p *Subprocess) openAttemptLog(key string) (*os.File, string, string, error) {
+	if err := os.MkdirAll(p.LogDir, 0o755); err != nil {
+		return nil, "", "", err
+	}
+	link := p.linkPath(key)
+	if fi, err := os.Lstat(link); err == nil && fi.Mode().IsRegular() {
+		old := filepath.Join(p.LogDir, flatKey(key)+"."+fi.ModTime().UTC().Format(stampLayout)+"-legacy.log")
+		if err := os.Rename(link, old); err != nil {
+			return nil, "", "", fmt.Errorf("keep the old log %s: %w", link, err)
+		}
+		if err := os.Symlink(filepath.Base(old), link); err != nil {
+			return nil, "", "", err
+		}
+	}
+	f, name, err := p.createAttempt(key)
+	if err != nil {
+		return nil, "", "", err
+	}
+	path := filepath.Join(p.LogDir, name)
+	prev, _ := os.Readlink(link)
+	if err := replaceLink(name, link); err != nil {
+		f.Close()
+		return nil, "", "", err
+	}
+	p.mu.Lock()
+	if p.logs == nil {
+		p.logs = map[string]string{}
+	}
+	p.logs[key] = path
+	p.mu.Unlock()
+	return f, path, prev, nil
+}
+
+// createAttempt creates a new log <flat key>.<time>-<pid>[-n].log.
+func (p *Subprocess) createAttempt(key string) (*os.File, string, error) {
+	base := fmt.Sprintf("%s.%s-%d", flatKey(key), time.Now().UTC().Format(stampLayout), os.Getpid())
+	for n := 1; ; n++ {
+		name := base + ".log"
+		if n > 1 {
+			name = fmt.Sprintf("%s-%d.log", base, n)
+		}
+		f, err := os.OpenFile(filepath.Join(p.LogDir, name), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+		if !errors.Is(err, os.ErrExist) || n == 100 {
+			return f, name, err
+		}
+	}
+}
+
+// dropAttemptLog removes the log of an attempt that found the step busy and
+// points the link back at the previous attempt, unless another attempt
+// has replaced it meanwhile.
+func (p *Subprocess) dropAttemptLog(key, path, prev string) {
+	link := p.linkPath(key)
+	if cur, err := os.Readlink(link); err == nil && cur == filepath.Base(path) {
+		if prev != "" {
+			replaceLink(prev, link)
+		} else {
+			os.Remove(link)
+		}
+	}
+	os.Remove(path)
+	p.mu.Lock()
+	delete(p.logs, key)
+	p.mu.Unlock()
+}
+
+// stampLayout names attempt logs: UTC time to the millisecond, sortable.
+const stampLayout = "20060102T150405.000Z"
+
+// replaceLink atomically makes link a symbolic link to target.
+func replaceLink(target, link string) error {
+	tmp := fmt.Sprintf("%s.tmp-%d", link, os.Getpid())
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return err
 	}
 	return nil
 }
