@@ -3,10 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kdcal/kdcal/internal/model"
+	"github.com/kdcal/kdcal/internal/npyfile"
 )
 
 // run executes kdcal in dir with env and returns exit code, stdout, stderr.
@@ -72,5 +77,25 @@ func TestVersion(t *testing.T) {
 	code, out, _ := run(t, "", nil, "version", "--json")
 	if code != 0 || !strings.Contains(out, `"backend"`) || !strings.Contains(out, `"go_version"`) {
 		t.Errorf("exit %d: %s", code, out)
+	}
+}
+
+// TestExitCodeOfErrorKinds pins the exit code of error kinds that no command
+// line above produces on demand, wrapped as the commands wrap them.
+func TestExitCodeOfErrorKinds(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"broken model file", fmt.Errorf("resume: %w", &model.FileError{Path: "m.safetensors", Msg: "header length 2^40 is larger than the file"}), ExitData},
+		{"bad npy", fmt.Errorf("x: %w", &npyfile.Error{Path: "a.npy", Msg: "truncated"}), ExitData},
+		{"cancelled", fmt.Errorf("train: %w", context.Canceled), ExitInterrupted},
+		{"other", errors.New("boom"), ExitFailure},
+	}
+	for _, tt := range tests {
+		if got := ExitCode(tt.err); got != tt.want {
+			t.Errorf("%s: exit %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }

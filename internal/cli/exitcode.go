@@ -8,6 +8,7 @@ import (
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/executor/local"
+	"github.com/kdcal/kdcal/internal/model"
 	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
@@ -31,7 +32,8 @@ const exitCodeHelp = `Exit status:
   2    usage error (unknown flag, bad flag value, wrong arguments; an output or
        experiment path holding files kdcal did not write)
   3    configuration error (unknown key, out-of-range value)
-  4    data error (missing or corrupt dataset, bad .npy logits or labels;
+  4    data error (missing or corrupt dataset, bad .npy logits or labels, a
+       corrupt model file;
        kdcal data info found a broken dataset)
   5    missing or damaged prerequisite (e.g. distill before train-teachers)
   6    another kdcal process is running the same step (kdcal run: steps were
@@ -59,12 +61,13 @@ func (e *NotYetError) Error() string {
 // ExitCode maps an error to the documented exit status.
 func ExitCode(err error) int {
 	var (
-		usage   *UsageError
-		cfg     *config.Error
-		dataErr *data.Error
-		npyErr  *npyfile.Error
-		missing *runstore.MissingError
-		foreign *runstore.ForeignError
+		usage    *UsageError
+		cfg      *config.Error
+		dataErr  *data.Error
+		npyErr   *npyfile.Error
+		modelErr *model.FileError
+		missing  *runstore.MissingError
+		foreign  *runstore.ForeignError
 	)
 	switch {
 	case err == nil:
@@ -75,7 +78,7 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &cfg):
 		return ExitConfig
-	case errors.As(err, &dataErr), errors.As(err, &npyErr):
+	case errors.As(err, &dataErr), errors.As(err, &npyErr), errors.As(err, &modelErr):
 		return ExitData
 	case errors.As(err, &missing):
 		return ExitMissing

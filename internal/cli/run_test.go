@@ -16,8 +16,12 @@ import (
 // TestMain lets the test binary act as kdcal itself: `kdcal run` starts
 // each step as a child process of os.Executable(), which in tests is this
 // binary, so with KDCALTEST_AS_MAIN=1 it runs the CLI instead of the tests.
+// It also does when its first argument is not a test flag (go test passes
+// -test.* first; a step child gets "step KEY …"): a child started without
+// the variable must never run the tests again, which would start children
+// of its own, and so on.
 func TestMain(m *testing.M) {
-	if os.Getenv("KDCALTEST_AS_MAIN") == "1" {
+	if os.Getenv("KDCALTEST_AS_MAIN") == "1" || (len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.")) {
 		os.Exit(Main(os.Args[1:]))
 	}
 	os.Exit(m.Run())

@@ -31,9 +31,10 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// DataDir returns the repository's data/ folder ($KDCAL_TEST_DATA_DIR when set).
+// DataDir returns the repository's data/ folder ($KDCALTEST_DATA when set; not
+// KDCAL_*, which the configuration reads as keys).
 func DataDir(t testing.TB) string {
-	if d := os.Getenv("KDCAL_TEST_DATA"); d != "" {
+	if d := os.Getenv("KDCALTEST_DATA"); d != "" {
 		return d
 	}
 	return filepath.Join(RepoRoot(t), "data")
