@@ -1,11 +1,15 @@
 package calibrate
 
 import (
+	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/diff/fd"
+	"gonum.org/v1/gonum/mat"
 )
 
 // The analytic gradients of vector and matrix scaling (with the L2
@@ -27,17 +31,38 @@ func TestAffineGradients(t *testing.T) {
 		for j := range theta {
 			theta[j] = rng.NormFloat64()
 		}
-		obj := func(x []float64) float64 {
-			g := make([]float64, len(x))
-			return tt.am.nllGrad(x, g, z, y) + tt.am.penalty(x, g, tt.l2)
-		}
+		o := newAffineObjective(tt.am, z, y, tt.l2)
+		obj := func(x []float64) float64 { return o.fg(x, make([]float64, len(x))) }
 		grad := make([]float64, len(theta))
-		tt.am.nllGrad(theta, grad, z, y)
-		tt.am.penalty(theta, grad, tt.l2)
+		o.fg(theta, grad)
 		num := fd.Gradient(nil, obj, theta, &fd.Settings{Formula: fd.Central})
 		for j := range grad {
 			if math.Abs(grad[j]-num[j]) > 1e-6*math.Max(1, math.Abs(num[j])) {
 				t.Errorf("%s: ∂/∂θ_%d = %v, finite difference %v", tt.name, j, grad[j], num[j])
+			}
+		}
+	}
+}
+
+// The analytic Hessian of vector scaling matches central differences of
+// the analytic gradient (tolerance 1e-6 absolute on entries of order 1).
+func TestVectorHessian(t *testing.T) {
+	const c = 5
+	z, y := sample(14, 300, c)
+	rng := rand.New(rand.NewPCG(15, 0))
+	o := newAffineObjective(affineMap{c: c}, z, y, 0)
+	theta := make([]float64, 2*c)
+	for j := range theta {
+		theta[j] = 1 + 0.3*rng.NormFloat64()
+	}
+	h := mat.NewSymDense(2*c, nil)
+	o.vectorHess(h, theta)
+	num := mat.NewDense(2*c, 2*c, nil)
+	fd.Jacobian(num, func(g, x []float64) { o.fg(x, g) }, theta, &fd.JacobianSettings{Formula: fd.Central})
+	for i := range 2 * c {
+		for j := range 2 * c {
+			if d := math.Abs(h.At(i, j) - num.At(i, j)); d > 1e-6 {
+				t.Errorf("H[%d][%d] = %v, finite difference of the gradient %v", i, j, h.At(i, j), num.At(i, j))
 			}
 		}
 	}
@@ -62,10 +87,10 @@ func TestMatrixL2Shrinks(t *testing.T) {
 	z, y := sample(12, 3000, 3)
 	z = scaled(z, 2)
 	weak, strong := &Matrix{L2: 0}, &Matrix{L2: 10}
-	if _, err := weak.Fit(z, y, 3); err != nil {
+	if _, err := weak.Fit(context.Background(), z, y, 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := strong.Fit(z, y, 3); err != nil {
+	if _, err := strong.Fit(context.Background(), z, y, 3); err != nil {
 		t.Fatal(err)
 	}
 	off := func(m *Matrix) float64 {
@@ -101,4 +126,35 @@ func equal(a, b []float64) bool {
 		}
 	}
 	return true
+}
+
+// A cancelled context stops the iterative fits: already cancelled, they
+// return context.Canceled before a full fit; cancelled ~100 ms into a long
+// fit on 20000×100 logits (seconds of work), they return it promptly. The
+// 5 s bound only guards against a fit that ignores the context (a whole
+// matrix fit here takes far longer on this hardware).
+func TestFitCancelled(t *testing.T) {
+	z, y := sample(16, 20000, 100)
+	z = scaled(z, 3)
+	for _, name := range []string{"temp", "vector", "matrix"} {
+		t.Run(name, func(t *testing.T) {
+			cal, _ := New(name, Options{MatrixL2: 1e-3})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := cal.Fit(ctx, z, y, 100); !errors.Is(err, context.Canceled) {
+				t.Errorf("already cancelled: err = %v, want context.Canceled", err)
+			}
+			if name == "temp" {
+				return // a whole temperature fit is a few passes: nothing to interrupt
+			}
+			ctx, cancel = context.WithCancel(context.Background())
+			defer cancel()
+			time.AfterFunc(100*time.Millisecond, cancel)
+			start := time.Now()
+			_, err := cal.Fit(ctx, z, y, 100)
+			if took := time.Since(start); !errors.Is(err, context.Canceled) || took > 5*time.Second {
+				t.Errorf("cancelled after 100 ms: err = %v after %v, want context.Canceled within 5 s", err, took)
+			}
+		})
+	}
 }

@@ -57,6 +57,7 @@
 package calibrate
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -69,7 +70,7 @@ type Calibrator interface {
 	Method() string
 	// Fit fits the parameters on validation logits (N×C, row-major) and
 	// labels in [0, C), replacing any earlier fit.
-	Fit(logits []float64, labels []int, c int) (Report, error)
+	Fit(ctx context.Context, logits []float64, labels []int, c int) (Report, error)
 	// Probs returns the calibrated probabilities (N×C) of logits.
 	Probs(logits []float64, c int) []float64
 	// Classes returns the number of classes of the fit (0 before Fit).
@@ -103,6 +104,7 @@ func OptionsFrom(c config.Calibration) Options {
 type Report struct {
 	Optimizer   string  `json:"optimizer"`             // algorithm, e.g. "bracketing + safeguarded Newton on log T"
 	Criterion   string  `json:"criterion,omitempty"`   // stopping rule with its tolerances
+	Start       string  `json:"start,omitempty"`       // starting point of an iterative fit, e.g. a warm start
 	Iterations  int     `json:"iterations"`            // optimiser iterations (0 for closed-form fits)
 	Evaluations int     `json:"evaluations"`           // passes over the validation set
 	Converged   bool    `json:"converged"`             // the stopping rule was met (closed-form fits: true)
