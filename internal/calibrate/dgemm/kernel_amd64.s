@@ -1,0 +1,100 @@
+#include "textflag.h"
+
+// func kern6x8(kb int, a, b, c *float64, ldc int, alpha float64)
+//
+// C[i][j] += alpha * Σ_p a[p*6+i] * b[p*8+j] for i < 6, j < 8, with C
+// row-major (row stride ldc float64s). Accumulators: Y0..Y11, row i in
+// Y(2i) (columns 0–3) and Y(2i+1) (columns 4–7); Y12, Y13 hold a row of
+// B, Y14, Y15 broadcast elements of A. kb ≥ 1.
+TEXT ·kern6x8(SB), NOSPLIT, $0-48
+	MOVQ kb+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $3, R8
+
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+
+loop:
+	VMOVUPD      0(DI), Y12
+	VMOVUPD      32(DI), Y13
+	VBROADCASTSD 0(SI), Y14
+	VBROADCASTSD 8(SI), Y15
+	VFMADD231PD  Y12, Y14, Y0
+	VFMADD231PD  Y13, Y14, Y1
+	VFMADD231PD  Y12, Y15, Y2
+	VFMADD231PD  Y13, Y15, Y3
+	VBROADCASTSD 16(SI), Y14
+	VBROADCASTSD 24(SI), Y15
+	VFMADD231PD  Y12, Y14, Y4
+	VFMADD231PD  Y13, Y14, Y5
+	VFMADD231PD  Y12, Y15, Y6
+	VFMADD231PD  Y13, Y15, Y7
+	VBROADCASTSD 32(SI), Y14
+	VBROADCASTSD 40(SI), Y15
+	VFMADD231PD  Y12, Y14, Y8
+	VFMADD231PD  Y13, Y14, Y9
+	VFMADD231PD  Y12, Y15, Y10
+	VFMADD231PD  Y13, Y15, Y11
+	ADDQ         $48, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          loop
+
+	// C += alpha * acc, row by row.
+	VBROADCASTSD alpha+40(FP), Y15
+	VMOVUPD      0(DX), Y12
+	VMOVUPD      32(DX), Y13
+	VFMADD231PD  Y15, Y0, Y12
+	VFMADD231PD  Y15, Y1, Y13
+	VMOVUPD      Y12, 0(DX)
+	VMOVUPD      Y13, 32(DX)
+	ADDQ         R8, DX
+	VMOVUPD      0(DX), Y12
+	VMOVUPD      32(DX), Y13
+	VFMADD231PD  Y15, Y2, Y12
+	VFMADD231PD  Y15, Y3, Y13
+	VMOVUPD      Y12, 0(DX)
+	VMOVUPD      Y13, 32(DX)
+	ADDQ         R8, DX
+	VMOVUPD      0(DX), Y12
+	VMOVUPD      32(DX), Y13
+	VFMADD231PD  Y15, Y4, Y12
+	VFMADD231PD  Y15, Y5, Y13
+	VMOVUPD      Y12, 0(DX)
+	VMOVUPD      Y13, 32(DX)
+	ADDQ         R8, DX
+	VMOVUPD      0(DX), Y12
+	VMOVUPD      32(DX), Y13
+	VFMADD231PD  Y15, Y6, Y12
+	VFMADD231PD  Y15, Y7, Y13
+	VMOVUPD      Y12, 0(DX)
+	VMOVUPD      Y13, 32(DX)
+	ADDQ         R8, DX
+	VMOVUPD      0(DX), Y12
+	VMOVUPD      32(DX), Y13
+	VFMADD231PD  Y15, Y8, Y12
+	VFMADD231PD  Y15, Y9, Y13
+	VMOVUPD      Y12, 0(DX)
+	VMOVUPD      Y13, 32(DX)
+	ADDQ         R8, DX
+	VMOVUPD      0(DX), Y12
+	VMOVUPD      32(DX), Y13
+	VFMADD231PD  Y15, Y10, Y12
+	VFMADD231PD  Y15, Y11, Y13
+	VMOVUPD      Y12, 0(DX)
+	VMOVUPD      Y13, 32(DX)
+	VZEROUPPER
+	RET
