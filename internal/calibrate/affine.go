@@ -16,9 +16,10 @@ import (
 )
 
 // Vector is vector scaling (Guo et al. 2017, §4.2): softmax(a ⊙ z + b)
-// with a per-class scale a and bias b, starting from a = 1, b = 0 and
-// minimising the validation NLL with gonum/optimize's LBFGS (analytic
-// gradient). It can change the predicted class.
+// with a per-class scale a and bias b minimising the validation NLL, fitted
+// by Newton's method with the exact Hessian from the temperature-scaling
+// fit (see fitVector). It can change the predicted class. Bias is stored
+// with mean 0 (softmax does not see a common shift).
 type Vector struct {
 	C     int       `json:"classes"`
 	Scale []float64 `json:"scale"` // a, length C
@@ -26,11 +27,12 @@ type Vector struct {
 }
 
 // Matrix is matrix scaling (Guo et al. 2017, §4.2): softmax(W z + b) with
-// a full C×C matrix W and bias b, starting from W = I, b = 0 and minimising
+// a full C×C matrix W and bias b minimising
 //
 //	NLL(W, b) + λ (Σ_{k≠j} W_kj² + Σ_k b_k²)
 //
-// with LBFGS, λ = L2 (Options.MatrixL2). Penalising the off-diagonal and
+// with L-BFGS from W = I/T, b = 0 (see fitMatrix), λ = L2
+// (Options.MatrixL2). Penalising the off-diagonal and
 // the bias but not the diagonal shrinks matrix scaling towards vector-like
 // maps, as Kull et al. 2019's ODIR; with C² + C parameters it overfits
 // small validation sets without it.
@@ -305,8 +307,8 @@ func fitVector(ctx context.Context, z []float64, y []int, c int) ([]float64, Rep
 	for k := range b {
 		b[k] -= mean
 	}
-	rep.NLLBefore = o.nll(identity(o.am))
-	rep.NLLAfter = o.nll(theta)
+	rep.NLLBefore = metrics.NLL(z, y, c, 1) // the identity map
+	rep.NLLAfter, rep.Objective = rep.Objective, 0
 	return theta, rep, nil
 }
 
@@ -344,10 +346,10 @@ func fitMatrix(ctx context.Context, z []float64, y []int, c int, l2 float64) ([]
 	if err != nil {
 		return nil, rep, err
 	}
-	rep.NLLBefore = o.nll(identity(am))
-	rep.NLLAfter = o.nll(theta)
-	if l2 > 0 {
-		rep.Objective = o.fg(theta, make([]float64, am.dim()))
+	rep.NLLBefore = metrics.NLL(z, y, c, 1) // the identity map
+	rep.NLLAfter = rep.Objective - am.penalty(theta, make([]float64, am.dim()), l2)
+	if l2 == 0 {
+		rep.Objective = 0 // the same as nll_after
 	}
 	return theta, rep, nil
 }
@@ -361,7 +363,8 @@ type fitProblem struct {
 }
 
 // minimise runs method on p from x0 and fills the Report's optimiser
-// fields (not the NLLs, which the caller knows how to compute). It returns
+// fields, with the objective at the solution in Objective (the caller
+// fills the NLLs). It returns
 // ctx.Err() (wrapped) when ctx is cancelled during the fit: gonum checks
 // Problem.Status before every evaluation.
 func minimise(ctx context.Context, p fitProblem, x0 []float64, method optimize.Method, name, start, optimizer string, maxIter int) ([]float64, Report, error) {
@@ -415,7 +418,7 @@ func minimise(ctx context.Context, p fitProblem, x0 []float64, method optimize.M
 		rep.Note = err.Error()
 	}
 	eval(res.X)
-	rep.Gradient = floats.Norm(lastG, math.Inf(1))
+	rep.Gradient, rep.Objective = floats.Norm(lastG, math.Inf(1)), lastF
 	return res.X, rep, nil
 }
 

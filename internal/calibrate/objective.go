@@ -36,12 +36,6 @@ func newAffineObjective(am affineMap, z []float64, y []int, l2 float64) *affineO
 	return &affineObjective{am: am, z: z, y: y, l2: l2, s: make([]float64, len(z))}
 }
 
-// nll returns the mean NLL at θ, without the penalty.
-func (o *affineObjective) nll(theta []float64) float64 {
-	g := make([]float64, len(theta))
-	return o.fg(theta, g) - o.am.penalty(theta, g, o.l2)
-}
-
 // rowPart is one chunk's share of f and of the per-class gradient sums.
 type rowPart struct {
 	f      float64

@@ -55,9 +55,11 @@ func NewCmdCalibrate(g *Globals, runF func(*CalibrateOptions) error) *cobra.Comm
 		Long: `Fit post-hoc calibrators on validation logits and report every metric before and after
 on the validation and test splits. Methods (` + strings.Join(calibrate.Methods(), ", ") + `):
 none (identity), temp (temperature scaling: T minimises validation NLL, safeguarded Newton on
-log T to |Δ log T| < 1e-10), vector and matrix scaling (LBFGS; matrix with calibration.matrix_l2
-on the off-diagonal and bias), hist (histogram binning of the top-label confidence,
-calibration.hist_bins bins) and isotonic (pool-adjacent-violators on the top-label confidence).
+log T to |Δ log T| < 1e-10), vector scaling (Newton's method, exact Hessian) and matrix scaling
+(L-BFGS, calibration.matrix_l2 on the off-diagonal and bias), both from the temperature fit and
+stopped as scipy's L-BFGS-B (max |gradient| ≤ 1e-6 or relative decrease ≤ 1e-12), hist
+(histogram binning of the top-label confidence, calibration.hist_bins bins) and isotonic
+(pool-adjacent-violators on the top-label confidence).
 
 Metrics are fractions: accuracy; nll (nats); brier (Σ_k (p_k − 1[y=k])², mean over examples);
 ece and mce (top-label, --bins equal-width bins (lo, hi], the first also takes 0, as Guo et
@@ -106,7 +108,7 @@ about a second (exit 130) and publishes nothing of the interrupted step.`,
 	f.StringVar(&opts.Teacher, "teacher", "all", "teacher size(s) to calibrate, e.g. large or small,large, or all (teacher.sizes)")
 	f.IntSliceVar(&opts.Seeds, "seeds", nil, "seeds (default: seeds)")
 	f.BoolVar(&opts.Force, "force", false, "refit calibrations that are already done; with --out-probs, replace an existing file")
-	f.IntVar(&opts.Bins, "bins", 0, "equal-width bins of ece, mce, cw_ece and reliability diagrams (default: calibration.bins)")
+	f.IntVar(&opts.Bins, "bins", 0, "equal-width bins of ece, mce, rmsce, ece_debiased_l2, cw_ece and reliability diagrams (default: calibration.bins)")
 	f.StringVar(&opts.ValLogits, "val-logits", "", "validation logits .npy (N×C float32/float64): calibrate anyone's logits")
 	f.StringVar(&opts.ValLabels, "val-labels", "", "validation labels .npy (N int32/int64)")
 	f.StringVar(&opts.TestLogits, "test-logits", "", "test logits .npy to evaluate the fitted calibrator on")
