@@ -53,35 +53,21 @@ type rowPart struct {
 // pass costs two N×C×C matrix products (blasImpl) and N·C exponentials.
 func (o *affineObjective) fg(theta, grad []float64) float64 {
 	c, n := o.am.c, len(o.y)
+	var scale, bias []float64 // per-class a and b of the row map (scale nil for matrix)
 	if o.am.full {
-		w, b := theta[:c*c], theta[c*c:]
-		for i := range n {
-			copy(o.s[i*c:(i+1)*c], b)
-		}
-		blasImpl.Dgemm(blas.NoTrans, blas.Trans, n, c, c, 1, o.z, c, w, c, 1, o.s, c)
+		bias = theta[c*c:]
+		blasImpl.Dgemm(blas.NoTrans, blas.Trans, n, c, c, 1, o.z, c, theta[:c*c], c, 0, o.s, c)
+	} else {
+		scale, bias = theta[:c], theta[c:]
 	}
 	inv := 1 / float64(n)
 	parts := kernel.Map(n, c, func(lo, hi int) rowPart {
 		p := rowPart{gb: make([]float64, c)}
-		if !o.am.full {
+		if scale != nil {
 			p.ga = make([]float64, c)
 		}
 		for i := lo; i < hi; i++ {
-			zi, si := o.z[i*c:(i+1)*c], o.s[i*c:(i+1)*c]
-			if !o.am.full {
-				for k := range si {
-					si[k] = theta[k]*zi[k] + theta[c+k]
-				}
-			}
-			p.f += softmaxGrad(si, o.y[i], inv)
-			for k, g := range si {
-				p.gb[k] += g
-			}
-			if p.ga != nil {
-				for k, g := range si {
-					p.ga[k] += g * zi[k]
-				}
-			}
+			p.f += rowGrad(o.s[i*c:(i+1)*c], o.z[i*c:(i+1)*c], o.y[i], inv, scale, bias, p.ga, p.gb)
 		}
 		return p
 	})
@@ -103,26 +89,68 @@ func (o *affineObjective) fg(theta, grad []float64) float64 {
 	return f*inv + o.am.penalty(theta, grad, o.l2)
 }
 
-// softmaxGrad overwrites the logits s of one example with (softmax(s) −
-// e_y)·scale and returns its NLL, log Σ_k exp(s_k) − s_y.
-func softmaxGrad(s []float64, y int, scale float64) float64 {
-	m := s[0]
-	for _, v := range s[1:] {
-		m = max(m, v)
+// rowGrad finishes the map of one example, s = s + b (matrix: s holds
+// W z) or s = a ⊙ z + b (vector: scale = a), overwrites s with
+// G = (softmax(s) − e_y)·inv, adds G to gb and (vector) G ⊙ z to ga, and
+// returns the example's NLL, log Σ_k exp(s_k) − s_y. Passes over the row:
+// map, max, exponentials (kernel.ExpSub, 4 at a time), their sum, gradient.
+func rowGrad(s, z []float64, y int, inv float64, scale, bias, ga, gb []float64) float64 {
+	s, z, bias = s[:len(bias)], z[:len(bias)], bias[:len(bias)]
+	if scale != nil {
+		scale = scale[:len(s)]
+		for k := range s {
+			s[k] = scale[k]*z[k] + bias[k]
+		}
+	} else {
+		for k := range s {
+			s[k] += bias[k]
+		}
 	}
+	m := maxOf(s)
 	dy := s[y] - m
+	kernel.ExpSub(s, s, m)
 	var sum float64
-	for k, v := range s {
-		e := kernel.Exp(v - m)
-		s[k] = e
+	for _, e := range s {
 		sum += e
 	}
-	r := scale / sum
-	for k := range s {
-		s[k] *= r
+	r := inv / sum
+	gb = gb[:len(s)]
+	if ga != nil {
+		ga = ga[:len(s)]
+		for k, e := range s {
+			g := e * r
+			if k == y {
+				g -= inv
+			}
+			s[k] = g
+			gb[k] += g
+			ga[k] += g * z[k]
+		}
+	} else {
+		for k, e := range s {
+			g := e * r
+			if k == y {
+				g -= inv
+			}
+			s[k] = g
+			gb[k] += g
+		}
 	}
-	s[y] -= scale
 	return math.Log(sum) - dy
+}
+
+// maxOf returns max(s) with four running maxima (a short dependency chain).
+func maxOf(s []float64) float64 {
+	m0 := s[0]
+	m1, m2, m3 := m0, m0, m0
+	i := 1
+	for ; i+4 <= len(s); i += 4 {
+		m0, m1, m2, m3 = max(m0, s[i]), max(m1, s[i+1]), max(m2, s[i+2]), max(m3, s[i+3])
+	}
+	for ; i < len(s); i++ {
+		m0 = max(m0, s[i])
+	}
+	return max(max(m0, m1), max(m2, m3))
 }
 
 // hessPart is one chunk's share of the diagonal terms of the vector Hessian.
@@ -179,14 +207,9 @@ func (o *affineObjective) vectorHess(h *mat.SymDense, theta []float64) {
 
 // softmaxRow overwrites s with softmax(s).
 func softmaxRow(s []float64) {
-	m := s[0]
-	for _, v := range s[1:] {
-		m = max(m, v)
-	}
+	kernel.ExpSub(s, s, maxOf(s))
 	var sum float64
-	for k, v := range s {
-		e := kernel.Exp(v - m)
-		s[k] = e
+	for _, e := range s {
 		sum += e
 	}
 	r := 1 / sum

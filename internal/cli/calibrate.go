@@ -277,10 +277,11 @@ func fit(ctx context.Context, g *Globals, cfg *config.Config, method string, val
 		return nil, res, fmt.Errorf("%s: %s: %w", where, method, err)
 	}
 	if conv, _ := res.Fit["converged"].(bool); !conv {
-		args := []any{"on", where, "method", method, "iterations", res.Fit["iterations"],
-			"gradient_max_norm", res.Fit["gradient"], "status", res.Fit["status"]}
-		if note, _ := res.Fit["note"].(string); note != "" {
-			args = append(args, "note", note)
+		args := []any{"on", where, "method", method, "iterations", res.Fit["iterations"], "gradient_max_norm", res.Fit["gradient"]}
+		for _, k := range []string{"status", "note"} {
+			if v, _ := res.Fit[k].(string); v != "" {
+				args = append(args, k, v)
+			}
 		}
 		g.Log.Warn("calibration fit did not converge; its parameters are the last iterate", args...)
 	}

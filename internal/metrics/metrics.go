@@ -91,10 +91,9 @@ func Softmax(dst, logits []float64, c int) []float64 {
 // and log Σ_k exp(row_k − m), so that log p_k = row_k − m − logS.
 func softmaxRow(out, row []float64) (m, logS float64) {
 	m = rowMax(row)
+	kernel.ExpSub(out, row, m)
 	var s float64
-	for k, z := range row {
-		e := kernel.Exp(z - m)
-		out[k] = e
+	for _, e := range out {
 		s += e
 	}
 	inv := 1 / s

@@ -30,15 +30,16 @@ type Implementation struct{ gonum.Implementation }
 
 var _ blas.Float64 = Implementation{}
 
-// Blocking: a kc×nc block of B (packed, ~L3-resident: 256×4096 float64 is
-// 8 MiB, but matrix scaling has n ≤ a few hundred) is shared by all
-// workers; each worker packs an mc×kc block of A (96×256: 192 KiB, L2) and
-// sweeps it against every nr-wide panel of B (256×8: 16 KiB, L1).
+// Blocking: the depth k is cut into blocks of kc; within a block a worker
+// takes mc rows of op(A) at a time and, for each group of mr rows, sweeps
+// every nr-wide column panel of op(B): the mr×kc sliver of A (6×128
+// float64, at most 128 cache lines) and one kc×nr panel of B (8 KiB) stay
+// in L1 while the panels stream from L2.
 const (
 	mr = 6   // micro-tile rows
 	nr = 8   // micro-tile columns
-	kc = 256 // depth of a packed block
-	mc = 96  // rows of A packed per worker step (a multiple of mr)
+	kc = 128 // depth of a block
+	mc = 96  // rows of op(A) per worker step (a multiple of mr)
 )
 
 // Dgemm computes C = α op(A) op(B) + β C, op(X) = X or Xᵀ; C is m×n,
@@ -154,38 +155,49 @@ func scale(m, n int, beta float64, c []float64, ldc int) {
 	}
 }
 
-// gemm adds α op(A) op(B) to C, block by block of depth kc.
+// gemm adds α op(A) op(B) to C, block by block of depth kc. The
+// micro-kernel reads op(A) in place through its strides (packing A cost a
+// fifth of the time on matrix scaling's shapes) except for the partial
+// panel at the bottom edge, and B in place unless it is transposed or the
+// panel is partial (see packB).
 func gemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	rsa, csa := lda, 1 // op(A)(i, p) = a[i·rsa + p·csa]
+	if transA {
+		rsa, csa = 1, lda
+	}
 	np := (n + nr - 1) / nr
 	bp := make([]float64, np*nr*min(k, kc))
-	// Row blocks of A: mc rows, fewer when that leaves a worker idle.
+	// Row blocks of op(A): mc rows, fewer when that leaves a worker idle.
 	workers := runtime.GOMAXPROCS(0)
 	rb := min(mc, roundUp((m+2*workers-1)/(2*workers), mr))
 	nblocks := (m + rb - 1) / rb
 	workers = min(workers, nblocks)
-	aps := make([][]float64, workers)
-	for w := range aps {
-		aps[w] = make([]float64, rb*min(k, kc))
-	}
 	for p0 := 0; p0 < k; p0 += kc {
 		kb := min(kc, k-p0)
-		packB(transB, b, ldb, p0, kb, n, bp)
+		panels := packB(transB, b, ldb, p0, kb, n, bp)
 		var wg sync.WaitGroup
 		next := make(chan int, nblocks)
 		for i := range nblocks {
 			next <- i * rb
 		}
 		close(next)
-		for w := range workers {
+		for range workers {
 			wg.Add(1)
-			go func(ap []float64) {
+			go func() {
 				defer wg.Done()
+				edge := make([]float64, mr*kb)
 				for i0 := range next {
 					mb := min(rb, m-i0)
-					packA(transA, a, lda, i0, mb, p0, kb, ap)
-					block(mb, n, kb, alpha, ap, bp, c[i0*ldc:], ldc)
+					for r0 := 0; r0 < mb; r0 += mr {
+						ap, rs, cs := a[(i0+r0)*rsa+p0*csa:], rsa, csa
+						if rows := min(mr, mb-r0); rows < mr {
+							packEdgeA(a, rsa, csa, i0+r0, rows, p0, kb, edge)
+							ap, rs, cs = edge, 1, mr
+						}
+						row(min(mr, mb-r0), n, kb, alpha, ap, rs, cs, panels, c[(i0+r0)*ldc:], ldc)
+					}
 				}
-			}(aps[w])
+			}()
 		}
 		wg.Wait()
 	}
@@ -193,107 +205,84 @@ func gemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int,
 
 func roundUp(x, q int) int { return (x + q - 1) / q * q }
 
-// packA copies rows i0..i0+mb and columns p0..p0+kb of op(A) into ap as
-// ⌈mb/mr⌉ panels, each kb columns of mr values (zero-padded).
-func packA(trans bool, a []float64, lda, i0, mb, p0, kb int, ap []float64) {
-	for r0 := 0; r0 < mb; r0 += mr {
-		panel := ap[r0*kb : r0*kb+mr*kb]
-		rows := min(mr, mb-r0)
-		switch {
-		case trans && rows == mr: // row p0+p of A holds the panel's column p contiguously
-			for p := range kb {
-				q := (p0+p)*lda + i0 + r0
-				d, s := panel[p*mr:p*mr+mr], a[q:q+mr]
-				d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
-			}
-		case !trans && rows == mr:
-			r := [mr][]float64{}
-			for i := range r {
-				r[i] = a[(i0+r0+i)*lda+p0 : (i0+r0+i)*lda+p0+kb]
-			}
-			r0, r1, r2, r3, r4, r5 := r[0][:kb], r[1][:kb], r[2][:kb], r[3][:kb], r[4][:kb], r[5][:kb]
-			for p := range kb {
-				d := panel[p*mr : p*mr+mr]
-				d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-			}
-		default: // a partial panel at the bottom edge
-			clear(panel)
-			for r := range rows {
-				for p := range kb {
-					i, q := i0+r0+r, p0+p
-					if trans {
-						panel[p*mr+r] = a[q*lda+i]
-					} else {
-						panel[p*mr+r] = a[i*lda+q]
-					}
-				}
-			}
-		}
-	}
+// panel is one nr-wide column panel of op(B) for a block of depth kb: kb
+// rows of nr values at b with row stride rs.
+type panel struct {
+	b  []float64
+	rs int
 }
 
-// packB copies rows p0..p0+kb of op(B) into bp as ⌈n/nr⌉ panels, each kb
-// rows of nr values (zero-padded).
-func packB(trans bool, b []float64, ldb, p0, kb, n int, bp []float64) {
+// packB returns the column panels of rows p0..p0+kb of op(B): in place
+// when B is not transposed and the panel is full (copying Z, 8 MB for
+// matrix scaling on 10⁴×100 logits, cost more than it saved), else copied
+// into bp as kb rows of nr values, zero-padded.
+func packB(trans bool, b []float64, ldb, p0, kb, n int, bp []float64) []panel {
+	panels := make([]panel, 0, (n+nr-1)/nr)
 	for j0 := 0; j0 < n; j0 += nr {
-		panel := bp[j0*kb : j0*kb+nr*kb]
+		dst := bp[j0*kb : j0*kb+nr*kb]
 		cols := min(nr, n-j0)
-		switch {
-		case !trans && cols == nr: // row p0+p of B holds the panel's row p contiguously
-			for p := range kb {
-				q := (p0+p)*ldb + j0
-				d, s := panel[p*nr:p*nr+nr], b[q:q+nr]
-				d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
-			}
-		default:
-			clear(panel)
-			for j := range cols {
-				for p := range kb {
-					q := p0 + p
-					if trans {
-						panel[p*nr+j] = b[(j0+j)*ldb+q]
-					} else {
-						panel[p*nr+j] = b[q*ldb+j0+j]
-					}
+		if !trans && cols == nr {
+			panels = append(panels, panel{b[p0*ldb+j0:], ldb}) // read in place
+			continue
+		}
+		clear(dst)
+		for p := range kb {
+			q, row := p0+p, dst[p*nr:p*nr+cols]
+			for j := range row {
+				if trans {
+					row[j] = b[(j0+j)*ldb+q]
+				} else {
+					row[j] = b[q*ldb+j0+j]
 				}
 			}
 		}
+		panels = append(panels, panel{dst, nr})
 	}
+	return panels
 }
 
-// block adds α Ap Bp to the mb×n block of C at c, micro-tile by micro-tile.
-func block(mb, n, kb int, alpha float64, ap, bp, c []float64, ldc int) {
-	var edge [mr * nr]float64
-	for j0 := 0; j0 < n; j0 += nr {
-		bpanel := bp[j0*kb:]
-		cols := min(nr, n-j0)
-		for r0 := 0; r0 < mb; r0 += mr {
-			apanel := ap[r0*kb:]
-			rows := min(mr, mb-r0)
-			if rows == mr && cols == nr {
-				kernel(kb, apanel, bpanel, c[r0*ldc+j0:], ldc, alpha)
-				continue
-			}
-			clear(edge[:])
-			kernel(kb, apanel, bpanel, edge[:], nr, alpha)
-			for r := range rows {
-				dst := c[(r0+r)*ldc+j0 : (r0+r)*ldc+j0+cols]
-				for j := range dst {
-					dst[j] += edge[r*nr+j]
-				}
-			}
-		}
-	}
-}
-
-// kernelGo adds α Σ_p a[p·mr + i] b[p·nr + j] to c[i·ldc + j], i < mr, j < nr.
-func kernelGo(kb int, a, b, c []float64, ldc int, alpha float64) {
-	var acc [mr][nr]float64
-	a, b = a[:kb*mr], b[:kb*nr]
+// packEdgeA copies rows i0..i0+rows (rows < mr) and columns p0..p0+kb of
+// op(A) into dst as kb columns of mr values, zero-padded.
+func packEdgeA(a []float64, rsa, csa, i0, rows, p0, kb int, dst []float64) {
+	clear(dst)
 	for p := range kb {
-		ar, br := a[p*mr:p*mr+mr], b[p*nr:p*nr+nr]
-		for i, ai := range ar {
-			row := &acc[i]
+		for r := range rows {
+			dst[p*mr+r] = a[(i0+r)*rsa+(p0+p)*csa]
+		}
+	}
+}
+
+// row adds α op(A)[r0:r0+rows, block] · op(B)[block, :] to the rows of C at
+// c, one micro-tile per column panel; partial tiles go through a scratch
+// tile.
+func row(rows, n, kb int, alpha float64, ap []float64, rsa, csa int, panels []panel, c []float64, ldc int) {
+	var tile [mr * nr]float64
+	for jp, pn := range panels {
+		j0 := jp * nr
+		cols := min(nr, n-j0)
+		if rows == mr && cols == nr {
+			kernel(kb, ap, rsa, csa, pn.b, pn.rs, c[j0:], ldc, alpha)
+			continue
+		}
+		clear(tile[:])
+		kernel(kb, ap, rsa, csa, pn.b, pn.rs, tile[:], nr, alpha)
+		for r := range rows {
+			dst := c[r*ldc+j0 : r*ldc+j0+cols]
+			for j := range dst {
+				dst[j] += tile[r*nr+j]
+			}
+		}
+	}
+}
+
+// kernelGo adds α Σ_p A(i, p) B(p, j) to c[i·ldc + j] for i < mr, j < nr,
+// p < kb, with A(i, p) = a[i·rsa + p·csa] and B(p, j) = b[p·rsb + j].
+func kernelGo(kb int, a []float64, rsa, csa int, b []float64, rsb int, c []float64, ldc int, alpha float64) {
+	var acc [mr][nr]float64
+	for p := range kb {
+		br := b[p*rsb : p*rsb+nr]
+		for i := range mr {
+			ai, row := a[i*rsa+p*csa], &acc[i]
 			for j, bj := range br {
 				row[j] += ai * bj
 			}

@@ -13,14 +13,13 @@ func init() {
 	}
 }
 
-// kernelAVX2 is kernelGo with AVX2 and FMA; the slices must hold kb·mr,
-// kb·nr and 5·ldc + nr values.
-func kernelAVX2(kb int, a, b, c []float64, ldc int, alpha float64) {
-	_ = a[kb*mr-1]
-	_ = b[kb*nr-1]
+// kernelAVX2 is kernelGo in AVX2 and FMA assembly.
+func kernelAVX2(kb int, a []float64, rsa, csa int, b []float64, rsb int, c []float64, ldc int, alpha float64) {
+	_ = a[(mr-1)*rsa+(kb-1)*csa]
+	_ = b[(kb-1)*rsb+nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	kern6x8(kb, &a[0], &b[0], &c[0], ldc, alpha)
+	kern6x8(kb, &a[0], rsa, csa, &b[0], rsb, &c[0], ldc, alpha)
 }
 
 //go:noescape
-func kern6x8(kb int, a, b, c *float64, ldc int, alpha float64)
+func kern6x8(kb int, a *float64, rsa, csa int, b *float64, rsb int, c *float64, ldc int, alpha float64)

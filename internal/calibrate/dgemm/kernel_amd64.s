@@ -1,18 +1,29 @@
 #include "textflag.h"
 
-// func kern6x8(kb int, a, b, c *float64, ldc int, alpha float64)
+// func kern6x8(kb int, a *float64, rsa, csa int, b *float64, rsb int, c *float64, ldc int, alpha float64)
 //
-// C[i][j] += alpha * Σ_p a[p*6+i] * b[p*8+j] for i < 6, j < 8, with C
-// row-major (row stride ldc float64s). Accumulators: Y0..Y11, row i in
-// Y(2i) (columns 0–3) and Y(2i+1) (columns 4–7); Y12, Y13 hold a row of
-// B, Y14, Y15 broadcast elements of A. kb ≥ 1.
-TEXT ·kern6x8(SB), NOSPLIT, $0-48
+// C[i][j] += alpha * Σ_p A(i, p) * B(p, j) for i < 6, j < 8, p < kb, with
+// A(i, p) = a[i*rsa + p*csa], B(p, j) = b[p*rsb + j] and C row-major (row
+// stride ldc); strides in float64s. A is read in place whatever its
+// layout (rsa = 1 for a transposed operand), B rows must be contiguous.
+// Accumulators: Y0..Y11, row i in Y(2i) (columns 0–3) and Y(2i+1)
+// (columns 4–7); Y12, Y13 hold a row of B, Y14, Y15 broadcast elements of
+// A. kb ≥ 1.
+TEXT ·kern6x8(SB), NOSPLIT, $0-72
 	MOVQ kb+0(FP), CX
 	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $3, R8
+	MOVQ rsa+16(FP), R9
+	MOVQ csa+24(FP), R12
+	MOVQ b+32(FP), DI
+	MOVQ rsb+40(FP), R13
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
+	SHLQ $3, R9               // row stride of A in bytes
+	SHLQ $3, R12              // column stride of A in bytes
+	SHLQ $3, R13              // row stride of B in bytes
+	SHLQ $3, R8               // row stride of C in bytes
+	LEAQ (R9)(R9*2), R10      // 3 rows of A
+	LEAQ (R9)(R9*4), R11      // 5 rows of A
 
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
@@ -30,31 +41,31 @@ TEXT ·kern6x8(SB), NOSPLIT, $0-48
 loop:
 	VMOVUPD      0(DI), Y12
 	VMOVUPD      32(DI), Y13
-	VBROADCASTSD 0(SI), Y14
-	VBROADCASTSD 8(SI), Y15
+	VBROADCASTSD (SI), Y14
+	VBROADCASTSD (SI)(R9*1), Y15
 	VFMADD231PD  Y12, Y14, Y0
 	VFMADD231PD  Y13, Y14, Y1
 	VFMADD231PD  Y12, Y15, Y2
 	VFMADD231PD  Y13, Y15, Y3
-	VBROADCASTSD 16(SI), Y14
-	VBROADCASTSD 24(SI), Y15
+	VBROADCASTSD (SI)(R9*2), Y14
+	VBROADCASTSD (SI)(R10*1), Y15
 	VFMADD231PD  Y12, Y14, Y4
 	VFMADD231PD  Y13, Y14, Y5
 	VFMADD231PD  Y12, Y15, Y6
 	VFMADD231PD  Y13, Y15, Y7
-	VBROADCASTSD 32(SI), Y14
-	VBROADCASTSD 40(SI), Y15
+	VBROADCASTSD (SI)(R9*4), Y14
+	VBROADCASTSD (SI)(R11*1), Y15
 	VFMADD231PD  Y12, Y14, Y8
 	VFMADD231PD  Y13, Y14, Y9
 	VFMADD231PD  Y12, Y15, Y10
 	VFMADD231PD  Y13, Y15, Y11
-	ADDQ         $48, SI
-	ADDQ         $64, DI
+	ADDQ         R12, SI
+	ADDQ         R13, DI
 	DECQ         CX
 	JNZ          loop
 
 	// C += alpha * acc, row by row.
-	VBROADCASTSD alpha+40(FP), Y15
+	VBROADCASTSD alpha+64(FP), Y15
 	VMOVUPD      0(DX), Y12
 	VMOVUPD      32(DX), Y13
 	VFMADD231PD  Y15, Y0, Y12
