@@ -118,15 +118,16 @@ func (o *tempObjective) eval(u float64) (f, g, h float64) {
 	n, c := len(o.y), o.c
 	parts := kernel.Map(n, c, func(lo, hi int) tempStats {
 		var s tempStats
+		w := make([]float64, c)
 		for i := lo; i < hi; i++ {
-			m := o.m[i]
+			m, row := o.m[i], o.z[i*c:(i+1)*c]
+			kernel.ExpScaled(w, row, m, beta) // w_k = exp(β (z_k − m)), 4 at a time
 			var s0, s1, s2 float64
-			for _, v := range o.z[i*c : (i+1)*c] {
+			for k, v := range row {
 				d := v - m
-				w := kernel.Exp(beta * d)
-				s0 += w
-				s1 += w * d
-				s2 += w * d * d
+				s0 += w[k]
+				s1 += w[k] * d
+				s2 += w[k] * d * d
 			}
 			e := s1 / s0
 			s.f += math.Log(s0) - beta*o.dy[i]

@@ -149,12 +149,14 @@ func NLL(logits []float64, labels []int, c int, t float64) float64 {
 	beta := 1 / t
 	parts := kernel.Map(n, c, func(lo, hi int) float64 {
 		var s float64
+		w := make([]float64, c)
 		for i := lo; i < hi; i++ {
 			row := logits[i*c : (i+1)*c]
 			m := rowMax(row)
+			kernel.ExpScaled(w, row, m, beta)
 			var z float64
-			for _, v := range row {
-				z += kernel.Exp((v - m) * beta)
+			for _, e := range w {
+				z += e
 			}
 			s += math.Log(z) - (row[labels[i]]-m)*beta
 		}

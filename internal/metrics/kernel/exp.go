@@ -65,22 +65,27 @@ func Exp(x float64) float64 {
 
 // ExpSub writes exp(src[k] − m) into dst[k] for every k, with the same
 // result as Exp(src[k] − m), bit for bit. On amd64 with AVX2 it computes
-// four at a time (expSubAVX2, the same operations in the same order, the
+// four at a time (expAVX2, the same operations in the same order, the
 // table read with a gather); arguments outside Exp's fast path go through
 // Exp one by one. dst and src must have the same length; they may be the
 // same slice.
-func ExpSub(dst, src []float64, m float64) {
+func ExpSub(dst, src []float64, m float64) { ExpScaled(dst, src, m, 1) }
+
+// ExpScaled writes exp((src[k] − m)·beta) into dst[k], bit for bit
+// Exp((src[k] − m)·beta), as ExpSub does (which is ExpScaled with beta = 1:
+// the product by 1 is exact).
+func ExpScaled(dst, src []float64, m, beta float64) {
 	if len(dst) != len(src) {
 		panic("kernel: ExpSub length mismatch")
 	}
 	for i := 0; i < len(src); {
 		if i+4 <= len(src) {
-			if n := expSubVec(dst[i:], src[i:], m); n > 0 {
+			if n := expVec(dst[i:], src[i:], m, beta); n > 0 {
 				i += n
 				continue
 			}
 		}
-		dst[i] = Exp(src[i] - m)
+		dst[i] = Exp((src[i] - m) * beta)
 		i++
 	}
 }

@@ -9,7 +9,7 @@ import (
 var hasAVX2 = cpu.X86.HasAVX2
 
 // expConsts holds Exp's constants, each repeated in 4 lanes, in the order
-// expSubAVX2 reads them.
+// expAVX2 reads them.
 var expConsts = func() (c [11][4]uint64) {
 	for j, v := range []uint64{
 		math.Float64bits(-708), math.Float64bits(709), math.Float64bits(invLn2N), math.Float64bits(shifter),
@@ -21,10 +21,10 @@ var expConsts = func() (c [11][4]uint64) {
 	return c
 }()
 
-// expSubVec writes exp(src[k] − m) into dst for k < n, n a multiple of 4,
-// stopping before the first group of 4 holding an argument outside Exp's
-// fast path; it returns n (0 without AVX2).
-func expSubVec(dst, src []float64, m float64) int {
+// expVec writes Exp((src[k] − m)·beta) into dst for k < n, n a multiple
+// of 4, stopping before the first group of 4 holding an argument outside
+// Exp's fast path; it returns n (0 without AVX2).
+func expVec(dst, src []float64, m, beta float64) int {
 	if !hasAVX2 {
 		return 0
 	}
@@ -32,8 +32,8 @@ func expSubVec(dst, src []float64, m float64) int {
 	if n == 0 {
 		return 0
 	}
-	return expSubAVX2(&dst[0], &src[0], n, m, &expConsts, &expTab)
+	return expAVX2(&dst[0], &src[0], n, m, beta, &expConsts, &expTab)
 }
 
 //go:noescape
-func expSubAVX2(dst, src *float64, n int, m float64, consts *[11][4]uint64, tab *[expN]uint64) int
+func expAVX2(dst, src *float64, n int, m, beta float64, consts *[11][4]uint64, tab *[expN]uint64) int

@@ -13,26 +13,28 @@
 #define C6 288
 #define C2 320
 
-// func expSubAVX2(dst, src *float64, n int, m float64, consts *[11][4]uint64, tab *[128]uint64) int
+// func expAVX2(dst, src *float64, n int, m, beta float64, consts *[11][4]uint64, tab *[128]uint64) int
 //
-// dst[k] = Exp(src[k] − m) for k < n (n a multiple of 4), four at a time,
+// dst[k] = Exp((src[k] − m)·beta) for k < n (n a multiple of 4), four at a time,
 // with Exp's operations in Exp's order (no FMA), so the bits are Exp's.
 // Stops before the first group with an argument x ≤ −708, x ≥ 709 or NaN
 // and returns how many elements it wrote.
-TEXT ·expSubAVX2(SB), NOSPLIT, $0-56
+TEXT ·expAVX2(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSD m+24(FP), Y15
-	MOVQ consts+32(FP), R10
-	MOVQ tab+40(FP), R11
+	VBROADCASTSD beta+32(FP), Y14
+	MOVQ consts+40(FP), R10
+	MOVQ tab+48(FP), R11
 	XORQ BX, BX
 
 loop:
 	CMPQ BX, CX
 	JGE  done
 	VMOVUPD (SI)(BX*8), Y0
-	VSUBPD  Y15, Y0, Y0              // x = src − m
+	VSUBPD  Y15, Y0, Y0              // src − m
+	VMULPD  Y14, Y0, Y0              // x = (src − m)·beta
 	VCMPPD  $0x1e, LO(R10), Y0, Y1   // x > −708
 	VCMPPD  $0x11, HI(R10), Y0, Y2   // x < 709
 	VANDPD  Y2, Y1, Y1
@@ -70,5 +72,5 @@ loop:
 
 done:
 	VZEROUPPER
-	MOVQ BX, ret+48(FP)
+	MOVQ BX, ret+56(FP)
 	RET

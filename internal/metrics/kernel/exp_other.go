@@ -2,5 +2,5 @@
 
 package kernel
 
-// expSubVec has no vector code on this architecture.
-func expSubVec(dst, src []float64, m float64) int { return 0 }
+// expVec has no vector code on this architecture.
+func expVec(dst, src []float64, m, beta float64) int { return 0 }

@@ -101,7 +101,7 @@ func BenchmarkExp(b *testing.B) {
 	})
 }
 
-// ExpSub gives Exp(src[k] − m) bit for bit, through the vector path and
+// ExpSub gives Exp(src[k] − m) and ExpScaled Exp((src[k] − m)·β) bit for bit, through the vector path and
 // the scalar fallback (arguments ≤ −708, ≥ 709, ±Inf, NaN mixed in), on
 // lengths that are not multiples of 4 and in place.
 func TestExpSubMatchesExp(t *testing.T) {
@@ -119,6 +119,8 @@ func TestExpSubMatchesExp(t *testing.T) {
 			const m = 5.0
 			dst := make([]float64, n)
 			ExpSub(dst, src, m)
+			scaled := make([]float64, n)
+			ExpScaled(scaled, src, m, 0.37)
 			inPlace := slices.Clone(src)
 			ExpSub(inPlace, inPlace, m)
 			for k, x := range src {
@@ -128,6 +130,9 @@ func TestExpSubMatchesExp(t *testing.T) {
 				}
 				if math.Float64bits(inPlace[k]) != math.Float64bits(dst[k]) && !math.IsNaN(want) {
 					t.Fatalf("n=%d: in place [%d] = %v, want %v", n, k, inPlace[k], dst[k])
+				}
+				if ws := Exp((x - m) * 0.37); math.Float64bits(scaled[k]) != math.Float64bits(ws) && !math.IsNaN(ws) {
+					t.Fatalf("n=%d: ExpScaled[%d] of %v = %v, Exp %v", n, k, x, scaled[k], ws)
 				}
 			}
 		}
