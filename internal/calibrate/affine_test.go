@@ -1,15 +1,26 @@
 package calibrate
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"codeberg.org/sbinet/npyio"
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize"
+
+	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // The analytic gradients of vector and matrix scaling (with the L2
@@ -156,5 +167,98 @@ func TestFitCancelled(t *testing.T) {
 				t.Errorf("cancelled after 100 ms: err = %v after %v, want context.Canceled within 5 s", err, took)
 			}
 		})
+	}
+}
+
+// scipyRule stops on the gradient first, then on a small relative decrease
+// of f, never on the first point's f (there is no decrease yet).
+func TestScipyRule(t *testing.T) {
+	r := &scipyRule{gtol: 1e-6, ftol: 1e-12, gradNorm: maxNorm}
+	r.Init(2)
+	for i, tt := range []struct {
+		f    float64
+		g    []float64
+		want optimize.Status
+	}{
+		{10, []float64{1, -3}, optimize.NotTerminated},
+		{10, []float64{1, -3}, optimize.FunctionConvergence}, // no decrease
+	} {
+		if got := r.Converged(&optimize.Location{F: tt.f, Gradient: tt.g}); got != tt.want {
+			t.Errorf("step %d: %v, want %v", i, got, tt.want)
+		}
+	}
+	r.Init(2)
+	for i, tt := range []struct {
+		f    float64
+		g    []float64
+		want optimize.Status
+	}{
+		{2, []float64{0.1, 0}, optimize.NotTerminated},
+		{1.5, []float64{0.01, 0}, optimize.NotTerminated},
+		{1.5 - 2e-12, []float64{0.01, 0}, optimize.NotTerminated},       // decrease 2e-12 > 1e-12·1.5
+		{1.5 - 3e-12, []float64{0.01, 0}, optimize.FunctionConvergence}, // decrease 1e-12 ≤ 1e-12·1.5
+	} {
+		if got := r.Converged(&optimize.Location{F: tt.f, Gradient: tt.g}); got != tt.want {
+			t.Errorf("sequence 2, step %d: %v, want %v", i, got, tt.want)
+		}
+	}
+	if got := r.Converged(&optimize.Location{F: 0, Gradient: []float64{1e-6, -1e-6}}); got != optimize.GradientThreshold {
+		t.Errorf("|g| = 1e-6: %v, want GradientThreshold (≤ gtol, as scipy)", got)
+	}
+}
+
+// Vector and matrix scaling reach scipy's optimum of the same objective
+// (testdata/crosscheck_affine.py: numpy objective, L-BFGS-B to max
+// |gradient| ≤ 1e-10): kdcal's objective is at most 1e-9 above it (its
+// own stopping rule, max |gradient| ≤ 1e-6, leaves it within ~1e-11 on
+// this well-conditioned problem) and the reported gradient is the max-norm
+// over all parameters of the objective at the returned map.
+func TestAffineReachScipyOptimum(t *testing.T) {
+	testutil.RequirePython(t, "numpy", "scipy")
+	const c, l2 = 8, 1e-3
+	z, y := sample(18, 3000, c)
+	z = scaled(z, 2.5)
+	dir := t.TempDir()
+	lp, yp := filepath.Join(dir, "logits.npy"), filepath.Join(dir, "labels.npy")
+	var b bytes.Buffer
+	if err := npyio.Write(&b, mat.NewDense(len(y), c, z)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lp, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := npyfile.WriteInt64(yp, y); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(testutil.Python, "testdata/crosscheck_affine.py", lp, yp, fmt.Sprint(l2)).Output()
+	if err != nil {
+		t.Fatalf("crosscheck_affine.py: %v", err)
+	}
+	var ref map[string]float64
+	if err := json.Unmarshal(out, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, cal := range []Calibrator{&Vector{}, &Matrix{L2: l2}} {
+		rep, err := cal.Fit(context.Background(), z, y, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		am, theta := affineMap{c: c}, []float64(nil)
+		switch v := cal.(type) {
+		case *Vector:
+			theta = v.theta()
+		case *Matrix:
+			am.full, theta = true, v.theta()
+		}
+		o := newAffineObjective(am, z, y, l2)
+		g := make([]float64, len(theta))
+		f := o.fg(theta, g)
+		if gap := f - ref[cal.Method()]; !rep.Converged || gap > 1e-9 || gap < -1e-12 {
+			t.Errorf("%s: converged %v, objective %.15g, scipy's optimum %.15g (gap %.2g)", cal.Method(), rep.Converged, f, ref[cal.Method()], gap)
+		}
+		if gn := maxNorm(g); gn > affineGTol || math.Abs(gn-rep.Gradient) > 1e-12 {
+			t.Errorf("%s: max |gradient| at the result %.3g, reported %.3g", cal.Method(), gn, rep.Gradient)
+		}
+		t.Logf("%s: %d iterations, objective − scipy's optimum = %.2g, max |gradient| %.2g", cal.Method(), rep.Iterations, f-ref[cal.Method()], rep.Gradient)
 	}
 }
