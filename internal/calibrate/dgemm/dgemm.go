@@ -20,6 +20,7 @@ package dgemm
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -155,84 +156,127 @@ func scale(m, n int, beta float64, c []float64, ldc int) {
 	}
 }
 
-// gemm adds α op(A) op(B) to C, block by block of depth kc. The
-// micro-kernel reads op(A) in place through its strides (packing A cost a
-// fifth of the time on matrix scaling's shapes) except for the partial
-// panel at the bottom edge, and B in place unless it is transposed or the
-// panel is partial (see packB).
+// gemm adds α op(A) op(B) to C. The work is a set of tasks, a block of
+// rows of op(A) times a chunk of the depth k, taken by the workers in any
+// order with no barrier but the last, so that a worker descheduled on a
+// busy machine delays only its own task. When k is long (matrix scaling's
+// Gᵀ Z has k = N) it is cut into chunks of kchunk whose products go to
+// separate partial sums, added to C in chunk order at the end: every
+// element of C is summed in the same order whatever the number of workers.
+//
+// The micro-kernel reads op(A) in place through its strides (packing A
+// cost a fifth of the time on matrix scaling's shapes) except for a
+// partial panel at the bottom edge, and B in place unless it is
+// transposed or the panel is partial (see packB).
 func gemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	rsa, csa := lda, 1 // op(A)(i, p) = a[i·rsa + p·csa]
 	if transA {
 		rsa, csa = 1, lda
 	}
-	np := (n + nr - 1) / nr
-	bp := make([]float64, np*nr*min(k, kc))
-	// Row blocks of op(A): mc rows, fewer when that leaves a worker idle.
+	panels := packB(transB, b, ldb, k, n)
+	// Row blocks of op(A): mc rows, or fewer so that every worker gets the
+	// same number of mr-row panels (±1) when m is small.
 	workers := runtime.GOMAXPROCS(0)
-	rb := min(mc, roundUp((m+2*workers-1)/(2*workers), mr))
-	nblocks := (m + rb - 1) / rb
-	workers = min(workers, nblocks)
-	for p0 := 0; p0 < k; p0 += kc {
-		kb := min(kc, k-p0)
-		panels := packB(transB, b, ldb, p0, kb, n, bp)
-		var wg sync.WaitGroup
-		next := make(chan int, nblocks)
-		for i := range nblocks {
-			next <- i * rb
-		}
-		close(next)
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				edge := make([]float64, mr*kb)
-				for i0 := range next {
-					mb := min(rb, m-i0)
-					for r0 := 0; r0 < mb; r0 += mr {
-						ap, rs, cs := a[(i0+r0)*rsa+p0*csa:], rsa, csa
-						if rows := min(mr, mb-r0); rows < mr {
-							packEdgeA(a, rsa, csa, i0+r0, rows, p0, kb, edge)
-							ap, rs, cs = edge, 1, mr
-						}
-						row(min(mr, mb-r0), n, kb, alpha, ap, rs, cs, panels, c[(i0+r0)*ldc:], ldc)
-					}
+	rb := min(mc, mr*ceilDiv(ceilDiv(m, mr), workers))
+	nblocks := ceilDiv(m, rb)
+	nchunks := ceilDiv(k, kchunk)
+	if nchunks*m*n > maxPartial {
+		nchunks = 1
+	}
+	chunk := ceilDiv(k, nchunks)
+	var partial []float64
+	if nchunks > 1 {
+		partial = make([]float64, nchunks*m*n)
+	}
+	var next atomic.Int64
+	tasks := nblocks * nchunks
+	var wg sync.WaitGroup
+	for range min(workers, tasks) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			edge := make([]float64, mr*kc)
+			for t := int(next.Add(1) - 1); t < tasks; t = int(next.Add(1) - 1) {
+				ib, kch := t%nblocks, t/nblocks
+				i0, k0 := ib*rb, kch*chunk
+				dst, ld, scale := c[i0*ldc:], ldc, alpha
+				if partial != nil {
+					dst, ld, scale = partial[kch*m*n+i0*n:], n, 1
 				}
-			}()
+				rowBlock(min(rb, m-i0), n, k0, min(chunk, k-k0), scale, a[i0*rsa:], rsa, csa, panels, dst, ld, edge)
+			}
+		}()
+	}
+	wg.Wait()
+	if partial == nil {
+		return
+	}
+	for i := range m {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			var s float64
+			for t := range nchunks {
+				s += partial[t*m*n+i*n+j]
+			}
+			row[j] += alpha * s
 		}
-		wg.Wait()
 	}
 }
 
-func roundUp(x, q int) int { return (x + q - 1) / q * q }
+// Task sizes of gemm: a chunk of the depth k, and the most float64s of
+// partial sums it allocates to split k (beyond that, no split).
+const (
+	kchunk     = 16 * kc
+	maxPartial = 1 << 22
+)
 
-// panel is one nr-wide column panel of op(B) for a block of depth kb: kb
-// rows of nr values at b with row stride rs.
+// rowBlock adds α op(A)[rows, k0:k0+kn] · op(B)[k0:k0+kn, :] to the mb rows
+// of C at c (row stride ldc), kc at a time; a holds the block's first row
+// of op(A) (strides rsa, csa). edge is mr·kc scratch.
+func rowBlock(mb, n, k0, kn int, alpha float64, a []float64, rsa, csa int, panels []panel, c []float64, ldc int, edge []float64) {
+	for p0 := k0; p0 < k0+kn; p0 += kc {
+		kb := min(kc, k0+kn-p0)
+		for r0 := 0; r0 < mb; r0 += mr {
+			ap, rs, cs := a[r0*rsa+p0*csa:], rsa, csa
+			rows := min(mr, mb-r0)
+			if rows < mr {
+				packEdgeA(a, rsa, csa, r0, rows, p0, kb, edge)
+				ap, rs, cs = edge, 1, mr
+			}
+			row(rows, n, p0, kb, alpha, ap, rs, cs, panels, c[r0*ldc:], ldc)
+		}
+	}
+}
+
+func ceilDiv(x, q int) int { return (x + q - 1) / q }
+
+// panel is one nr-wide column panel of op(B) over the whole depth k: row p
+// at b[p·rs:], nr values.
 type panel struct {
 	b  []float64
 	rs int
 }
 
-// packB returns the column panels of rows p0..p0+kb of op(B): in place
-// when B is not transposed and the panel is full (copying Z, 8 MB for
-// matrix scaling on 10⁴×100 logits, cost more than it saved), else copied
-// into bp as kb rows of nr values, zero-padded.
-func packB(trans bool, b []float64, ldb, p0, kb, n int, bp []float64) []panel {
-	panels := make([]panel, 0, (n+nr-1)/nr)
+// packB returns the column panels of op(B) (k×n): in place when B is not
+// transposed and the panel is full (copying Z, 8 MB for matrix scaling on
+// 10⁴×100 logits, cost more than it saved), else copied as k rows of nr
+// values, zero-padded.
+func packB(trans bool, b []float64, ldb, k, n int) []panel {
+	panels := make([]panel, 0, ceilDiv(n, nr))
 	for j0 := 0; j0 < n; j0 += nr {
-		dst := bp[j0*kb : j0*kb+nr*kb]
 		cols := min(nr, n-j0)
 		if !trans && cols == nr {
-			panels = append(panels, panel{b[p0*ldb+j0:], ldb}) // read in place
+			panels = append(panels, panel{b[j0:], ldb})
 			continue
 		}
-		clear(dst)
-		for p := range kb {
-			q, row := p0+p, dst[p*nr:p*nr+cols]
+		dst := make([]float64, k*nr)
+		for p := range k {
+			row := dst[p*nr : p*nr+cols]
 			for j := range row {
 				if trans {
-					row[j] = b[(j0+j)*ldb+q]
+					row[j] = b[(j0+j)*ldb+p]
 				} else {
-					row[j] = b[q*ldb+j0+j]
+					row[j] = b[p*ldb+j0+j]
 				}
 			}
 		}
@@ -252,20 +296,21 @@ func packEdgeA(a []float64, rsa, csa, i0, rows, p0, kb int, dst []float64) {
 	}
 }
 
-// row adds α op(A)[r0:r0+rows, block] · op(B)[block, :] to the rows of C at
-// c, one micro-tile per column panel; partial tiles go through a scratch
-// tile.
-func row(rows, n, kb int, alpha float64, ap []float64, rsa, csa int, panels []panel, c []float64, ldc int) {
+// row adds α op(A)[rows, p0:p0+kb] · op(B)[p0:p0+kb, :] to the rows of C
+// at c, one micro-tile per column panel; partial tiles go through a
+// scratch tile.
+func row(rows, n, p0, kb int, alpha float64, ap []float64, rsa, csa int, panels []panel, c []float64, ldc int) {
 	var tile [mr * nr]float64
 	for jp, pn := range panels {
 		j0 := jp * nr
 		cols := min(nr, n-j0)
+		bp := pn.b[p0*pn.rs:]
 		if rows == mr && cols == nr {
-			kernel(kb, ap, rsa, csa, pn.b, pn.rs, c[j0:], ldc, alpha)
+			kernel(kb, ap, rsa, csa, bp, pn.rs, c[j0:], ldc, alpha)
 			continue
 		}
 		clear(tile[:])
-		kernel(kb, ap, rsa, csa, pn.b, pn.rs, tile[:], nr, alpha)
+		kernel(kb, ap, rsa, csa, bp, pn.rs, tile[:], nr, alpha)
 		for r := range rows {
 			dst := c[r*ldc+j0 : r*ldc+j0+cols]
 			for j := range dst {

@@ -87,7 +87,8 @@ func TestDgemmMatchesGonum(t *testing.T) {
 func testDgemmMatchesGonum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := [][3]int{{1, 1, 1}, {6, 8, 1}, {7, 9, 3}, {5, 3, 300}, {13, 17, 257}, {100, 100, 100},
-		{203, 101, 99}, {100, 100, 1000}, {1, 50, 513}, {50, 1, 7}, {0, 3, 4}, {3, 0, 4}, {3, 4, 0}}
+		{203, 101, 99}, {100, 100, 1000}, {1, 50, 513}, {50, 1, 7}, {0, 3, 4}, {3, 0, 4}, {3, 4, 0},
+		{13, 17, 4500}, {40, 30, 2049}} // the last two split k into chunks of 2048
 	for _, s := range shapes {
 		for _, tA := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 			for _, tB := range []blas.Transpose{blas.NoTrans, blas.Trans} {
