@@ -318,13 +318,13 @@ def run_fits(d, repeats=1):
     out, info = {}, {}
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     for key, (fg, theta0) in objectives(d):
-        best = math.inf
+        best, cpu = math.inf, math.inf
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             r = lbfgsb(fg, theta0)
-            best = min(best, time.perf_counter() - t0)
+            best, cpu = min(best, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
         out[f"BenchmarkCalibAffineFit/{key}"] = 1e3 * best
-        info[key] = {"f": float(r.fun), "nit": int(r.nit), "nfev": int(r.nfev),
+        info[key] = {"f": float(r.fun), "nit": int(r.nit), "nfev": int(r.nfev), "cpu_ms": 1e3 * cpu,
                      "grad": float(np.abs(r.jac).max()), "message": str(r.message), "threads": threads}
     json.dump({"ms": out, "info": info}, sys.stdout, indent=1)
 
@@ -368,12 +368,16 @@ def run_time(d):
 
 
 def parse_go(gofile):
-    """go test -bench output: {name: {cpus: [ms]}} and the logged fit outcomes {name: {cpus: dict}}."""
-    go, fits, current = {}, {}, None
+    """go test -bench output: {name: {cpus: [ms]}}, the logged fit outcomes {name: {cpus: dict}}
+    and the CPU time per fit {name: {cpus: [ms]}} (BenchmarkCalibAffineFit's cpu-ms/op)."""
+    go, fits, cpu, current = {}, {}, {}, None
     for line in open(gofile):
         mt = re.match(r"^(BenchmarkCalib\S+?)(?:-(\d+))?\s+\d+\s+([\d.]+) ns/op", line)
         if mt:
             go.setdefault(mt.group(1), {}).setdefault(int(mt.group(2) or 1), []).append(float(mt.group(3)) / 1e6)
+            mc = re.search(r"([\d.]+) cpu-ms/op", line)
+            if mc:
+                cpu.setdefault(mt.group(1), {}).setdefault(int(mt.group(2) or 1), []).append(float(mc.group(1)))
         mb = re.match(r"^--- BENCH: (BenchmarkCalib\S+?)(?:-(\d+))?$", line.strip())
         if mb:
             current = (mb.group(1), int(mb.group(2) or 1))
@@ -382,7 +386,7 @@ def parse_go(gofile):
             fits.setdefault(current[0], {})[current[1]] = {
                 "converged": mf.group(2) == "true", "status": mf.group(3), "nit": int(mf.group(4)),
                 "passes": int(mf.group(5)), "f": float(mf.group(6)), "grad": float(mf.group(7))}
-    return go, fits
+    return go, fits, cpu
 
 
 def report(args):
@@ -447,31 +451,32 @@ def report_fits(gos, fitfiles, optimum):
         for key, ms in r["ms"].items():
             fit = key.split("/", 1)[1]
             th = int(r["info"][fit]["threads"])
-            cur = byth.setdefault((fit, th), {"ms": ms, "info": r["info"][fit]})
-            cur["ms"] = min(cur["ms"], ms)
-    print("vector and matrix scaling: one whole fit, scipy L-BFGS-B vs kdcal, fastest of repeats;")
+            c = r["info"][fit].get("cpu_ms", math.inf)
+            cur = byth.setdefault((fit, th), {"ms": ms, "cpu": c, "info": r["info"][fit]})
+            cur["ms"], cur["cpu"] = min(cur["ms"], ms), min(cur["cpu"], c)
+    print("vector and matrix scaling: one whole fit, scipy L-BFGS-B vs kdcal, fastest of repeats (wall and CPU time);")
     print("ratio = scipy time / kdcal time (>= 1: kdcal at least as fast); gap = objective - f*, with f* the")
     print("optimum of scipy run to max |gradient| < 1e-9 (bench_calib.py optimum); t = BLAS threads = GOMAXPROCS")
-    hdr = f"{'fit':<20}{'t':>2}{'scipy s':>9}{'iters':>7}{'gap':>10}"
+    hdr = f"{'fit':<20}{'t':>2}{'scipy s':>9}{'cpu s':>7}{'iters':>7}{'gap':>10}"
     for label in gos:
-        hdr += f" | {label + ' s':>12}{'iters':>7}{'ratio':>7}{'gap':>10}"
+        hdr += f" | {label + ' s':>11}{'cpu s':>7}{'iters':>6}{'wall':>7}{'cpu':>7}{'gap':>10}"
     print(hdr)
+    print(" " * 55 + "".join(f" | {'':>31}{'ratio':>7}{'ratio':>7}{'':>10}" for _ in gos))
     print("-" * len(hdr))
     notes = []
     for (fit, th), v in sorted(byth.items()):
         fstar = optimum.get(fit, {}).get("f")
         gap = lambda f: f"{f - fstar:>10.1e}" if fstar is not None else f"{'-':>10}"
         sp = v["info"]
-        row = f"{fit:<20}{th:>2}{v['ms'] / 1e3:>9.2f}{sp['nit']:>7}{gap(sp['f'])}"
-        for label, (go, fits) in gos.items():
+        row = f"{fit:<20}{th:>2}{v['ms'] / 1e3:>9.2f}{v['cpu'] / 1e3:>7.2f}{sp['nit']:>7}{gap(sp['f'])}"
+        for label, (go, fits, cpu) in gos.items():
             name = f"BenchmarkCalibAffineFit/{fit}"
-            t = go.get(name, {}).get(th)
-            o = fits.get(name, {}).get(th)
+            t, c, o = go.get(name, {}).get(th), cpu.get(name, {}).get(th), fits.get(name, {}).get(th)
             if not t or not o:
-                row += f" | {'-':>12}{'-':>7}{'-':>7}{'-':>10}"
+                row += f" | {'-':>11}{'-':>7}{'-':>6}{'-':>7}{'-':>7}{'-':>10}"
                 continue
-            gm = min(t)
-            row += f" | {gm / 1e3:>12.2f}{o['nit']:>7}{v['ms'] / gm:>6.2f}x{gap(o['f'])}"
+            gm, cm = min(t), min(c) if c else math.inf
+            row += f" | {gm / 1e3:>11.2f}{cm / 1e3:>7.2f}{o['nit']:>6}{v['ms'] / gm:>6.2f}x{v['cpu'] / cm:>6.2f}x{gap(o['f'])}"
             if not o["converged"]:
                 notes.append(f"{label} {fit} t={th}: did NOT converge ({o['status']}, |gradient| {o['grad']:.2e})")
         print(row)
