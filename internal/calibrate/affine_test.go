@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -260,5 +262,28 @@ func TestAffineReachScipyOptimum(t *testing.T) {
 			t.Errorf("%s: max |gradient| at the result %.3g, reported %.3g", cal.Method(), gn, rep.Gradient)
 		}
 		t.Logf("%s: %d iterations, objective − scipy's optimum = %.2g, max |gradient| %.2g", cal.Method(), rep.Iterations, f-ref[cal.Method()], rep.Gradient)
+	}
+}
+
+// Vector and matrix fits give the same parameters, bit for bit, whatever
+// GOMAXPROCS (kernel.Map and dgemm sum in fixed orders).
+func TestAffineFitsDeterministicAcrossGOMAXPROCS(t *testing.T) {
+	z, y := sample(19, 5000, 20)
+	z = scaled(z, 2)
+	for _, name := range []string{"vector", "matrix"} {
+		fit := func(procs int) []float64 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			cal, _ := New(name, Options{MatrixL2: 1e-3})
+			if _, err := cal.Fit(context.Background(), z, y, 20); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := cal.(*Vector); ok {
+				return v.theta()
+			}
+			return cal.(*Matrix).theta()
+		}
+		if one, three := fit(1), fit(3); !slices.Equal(one, three) {
+			t.Errorf("%s: parameters differ between GOMAXPROCS 1 and 3", name)
+		}
 	}
 }
