@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -28,9 +29,45 @@ func BenchmarkCalibTempFit(b *testing.B) {
 			var rep Report
 			for b.Loop() {
 				var cal Temp
-				rep, _ = cal.Fit(z, y, s.c)
+				rep, _ = cal.Fit(context.Background(), z, y, s.c)
 			}
 			b.ReportMetric(float64(rep.Evaluations), "passes")
 		})
+	}
+}
+
+// BenchmarkCalibAffineFit times whole vector and matrix scaling fits
+// (matrix with L2 strength 1e-3) on 10⁴×100 logits and on the nearly
+// separable 5000×100 logits of scripts/bench_calib.py (with
+// KDCAL_BENCH_DIR; otherwise both shapes are sampled here). It logs each
+// fit's outcome with the objective to 17 digits, which bench_calib.py
+// compares with scipy's optimum.
+func BenchmarkCalibAffineFit(b *testing.B) {
+	for _, s := range []struct{ n, c int }{{10000, 100}, {5000, 100}} {
+		for _, m := range []string{"vector", "matrix"} {
+			b.Run(fmt.Sprintf("%s/%dx%d", m, s.n, s.c), func(b *testing.B) {
+				z, y := benchData(b, s.n, s.c)
+				var rep Report
+				cpu0 := cpuTime()
+				for b.Loop() {
+					cal, err := New(m, Options{MatrixL2: 1e-3})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if rep, err = cal.Fit(context.Background(), z, y, s.c); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+				b.ReportMetric(float64(rep.Iterations), "iters")
+				b.ReportMetric(float64(rep.Evaluations), "passes")
+				obj := rep.NLLAfter
+				if rep.Objective != 0 {
+					obj = rep.Objective
+				}
+				b.Logf("fit %s/%dx%d: converged %v status %s iterations %d passes %d objective %.17g gradient %.3e blas %s",
+					m, s.n, s.c, rep.Converged, rep.Status, rep.Iterations, rep.Evaluations, obj, rep.Gradient, BLAS)
+			})
+		}
 	}
 }

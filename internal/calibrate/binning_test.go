@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestHistHandComputed(t *testing.T) {
 	z := []float64{2, 0, 0, 1, 3, 0}
 	y := []int{0, 0, 0}
 	h := &Hist{Bins: 2}
-	rep, err := h.Fit(z, y, 2)
+	rep, err := h.Fit(context.Background(), z, y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestTopLabelMethodsKeepPredictions(t *testing.T) {
 	z, y := sample(13, 4000, 10)
 	z = scaled(z, 2.5)
 	for _, cal := range []Calibrator{&Hist{Bins: 15}, &Isotonic{}} {
-		if _, err := cal.Fit(z, y, 10); err != nil {
+		if _, err := cal.Fit(context.Background(), z, y, 10); err != nil {
 			t.Fatal(err)
 		}
 		p := cal.Probs(z, 10)

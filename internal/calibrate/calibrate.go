@@ -10,15 +10,23 @@
 //	none      identity: softmax(z)
 //	temp      temperature scaling, softmax(z/T) (Guo et al. 2017): T minimises the
 //	          validation NLL, found by bracketing and safeguarded Newton on log T
-//	vector    vector scaling, softmax(a ⊙ z + b) (Guo et al. 2017), a = 1, b = 0 at start,
-//	          fitted with gonum/optimize LBFGS
-//	matrix    matrix scaling, softmax(W z + b) (Guo et al. 2017), W = I, b = 0 at start,
-//	          L2 penalty Options.MatrixL2 on the off-diagonal of W and on b (as Kull
-//	          et al. 2019's ODIR), LBFGS
+//	vector    vector scaling, softmax(a ⊙ z + b) (Guo et al. 2017): Newton's method with
+//	          the exact 2C×2C Hessian (gonum/optimize.Newton) from a = 1/T, b = 0
+//	matrix    matrix scaling, softmax(W z + b) (Guo et al. 2017), L2 penalty
+//	          Options.MatrixL2 on the off-diagonal of W and on b (as Kull et al. 2019's
+//	          ODIR): gonum/optimize LBFGS from W = I/T, b = 0, the gradient as two GEMMs
+//	          (package dgemm, or OpenBLAS with -tags openblas)
 //	hist      histogram binning of the top-label confidence (Zadrozny & Elkan 2001;
 //	          Guo et al. 2017): Options.HistBins equal-width bins
 //	isotonic  isotonic regression of correctness on the top-label confidence
 //	          (Zadrozny & Elkan 2002), pool-adjacent-violators
+//
+// vector and matrix stop as scipy's L-BFGS-B does, on max |gradient| ≤ 1e-6
+// or a relative decrease of the objective ≤ 1e-12 in one iteration; a fit
+// that stops otherwise (iteration limit, line-search failure) reports
+// Converged false. Every iterative fit takes a context and returns its
+// error (wrapping context.Canceled) within one pass over the data once it
+// is cancelled.
 //
 // # Using a fitted calibrator
 //
@@ -30,8 +38,11 @@
 // Temperature() gives T so a distiller can record the effective
 // temperature T·τ. hist and isotonic only recalibrate the top-label
 // confidence q; their Probs return softmax(β·z) with a per-example β > 0
-// chosen so that the top probability equals q. Scaling the logits keeps the
-// order of all classes, so the predicted class never changes (unlike
+// chosen so that the top probability equals q — exactly, bit for bit, so
+// that any reader binning the top probability (kdcal's ECE, numpy,
+// sklearn) bins the calibrated confidence itself, also when it sits on a
+// bin edge. Scaling the logits keeps the order of all classes, so the
+// predicted class never changes (unlike
 // spreading 1 − q over the other classes in proportion to their
 // probabilities, which lets a runner-up overtake the top class whenever
 // q < 1/2 and cost several points of accuracy on hard data), and the other
@@ -53,10 +64,11 @@
 // "calibrate:" prefix on length mismatches, labels outside [0, C), or
 // Probs with another C than the calibrator was fitted on (check Classes()
 // first when C comes from a file). Fit returns an error only when the
-// optimiser produces no usable result.
+// optimiser produces no usable result or ctx is cancelled.
 package calibrate
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -69,7 +81,7 @@ type Calibrator interface {
 	Method() string
 	// Fit fits the parameters on validation logits (N×C, row-major) and
 	// labels in [0, C), replacing any earlier fit.
-	Fit(logits []float64, labels []int, c int) (Report, error)
+	Fit(ctx context.Context, logits []float64, labels []int, c int) (Report, error)
 	// Probs returns the calibrated probabilities (N×C) of logits.
 	Probs(logits []float64, c int) []float64
 	// Classes returns the number of classes of the fit (0 before Fit).
@@ -103,6 +115,7 @@ func OptionsFrom(c config.Calibration) Options {
 type Report struct {
 	Optimizer   string  `json:"optimizer"`             // algorithm, e.g. "bracketing + safeguarded Newton on log T"
 	Criterion   string  `json:"criterion,omitempty"`   // stopping rule with its tolerances
+	Start       string  `json:"start,omitempty"`       // starting point of an iterative fit, e.g. a warm start
 	Iterations  int     `json:"iterations"`            // optimiser iterations (0 for closed-form fits)
 	Evaluations int     `json:"evaluations"`           // passes over the validation set
 	Converged   bool    `json:"converged"`             // the stopping rule was met (closed-form fits: true)

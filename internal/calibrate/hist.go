@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -29,7 +30,7 @@ func (*Hist) Method() string { return "hist" }
 func (h *Hist) Classes() int { return h.C }
 
 // Fit computes each bin's validation accuracy.
-func (h *Hist) Fit(logits []float64, labels []int, c int) (Report, error) {
+func (h *Hist) Fit(_ context.Context, logits []float64, labels []int, c int) (Report, error) {
 	checkFit(logits, labels, c)
 	if h.Bins < 1 {
 		panic("calibrate: hist needs at least 1 bin")

@@ -2,6 +2,7 @@ package calibrate
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -18,7 +19,9 @@ import (
 // IsotonicRegression(out_of_bounds="clip"), equal confidences are pooled
 // first, the fit is kept at its breakpoints X (each pooled block's lowest
 // and highest confidence) with values Y, new confidences are interpolated
-// linearly between breakpoints and clipped to [X_0, X_last]. The full
+// linearly between breakpoints with numpy.interp's formula (so kdcal and
+// sklearn give the same float64) and clipped to [X_0, X_last]. A new
+// confidence inside a pooled block gets the block's value exactly. The full
 // probability vector is built as described in the package doc.
 //
 // PAV is hand-written: gonum has no isotonic regression.
@@ -35,7 +38,7 @@ func (*Isotonic) Method() string { return "isotonic" }
 func (s *Isotonic) Classes() int { return s.C }
 
 // Fit runs PAV on the validation (confidence, correct) pairs.
-func (s *Isotonic) Fit(logits []float64, labels []int, c int) (Report, error) {
+func (s *Isotonic) Fit(_ context.Context, logits []float64, labels []int, c int) (Report, error) {
 	checkFit(logits, labels, c)
 	conf, correct := topLabel(logits, labels, c)
 	y := make([]float64, len(correct))
@@ -107,7 +110,10 @@ func (s *Isotonic) at(v float64) float64 {
 		return s.Y[j]
 	}
 	x0, x1, y0, y1 := s.X[j-1], s.X[j], s.Y[j-1], s.Y[j]
-	return y0 + (y1-y0)*(v-x0)/(x1-x0)
+	// numpy.interp's formula (sklearn's predict), rounded as numpy rounds
+	// it: the conversion keeps the compiler from fusing it into an FMA.
+	slope := (y1 - y0) / (x1 - x0)
+	return float64(slope*(v-x0)) + y0
 }
 
 // Probs returns softmax(logits) with the top-label confidence replaced by

@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"context"
 	"errors"
 
 	"github.com/kdcal/kdcal/internal/metrics"
@@ -19,7 +20,7 @@ func (*None) Method() string { return "none" }
 func (n *None) Classes() int { return n.C }
 
 // Fit records C; there is nothing to fit.
-func (n *None) Fit(logits []float64, labels []int, c int) (Report, error) {
+func (n *None) Fit(_ context.Context, logits []float64, labels []int, c int) (Report, error) {
 	checkFit(logits, labels, c)
 	n.C = c
 	nll := metrics.NLL(logits, labels, c, 1)

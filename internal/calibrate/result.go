@@ -1,6 +1,8 @@
 package calibrate
 
 import (
+	"context"
+
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
@@ -13,13 +15,14 @@ type Split struct {
 }
 
 // Run makes a calibrator of the named method, fits it on val and evaluates
-// it on val and, when test != nil, on test (see Result).
-func Run(method string, opts Options, val Split, test *Split, bins int) (Calibrator, runstore.CalibrationResult, error) {
+// it on val and, when test != nil, on test (see Result). A cancelled ctx
+// stops the fit within one pass over val; the error then wraps ctx.Err().
+func Run(ctx context.Context, method string, opts Options, val Split, test *Split, bins int) (Calibrator, runstore.CalibrationResult, error) {
 	cal, err := New(method, opts)
 	if err != nil {
 		return nil, runstore.CalibrationResult{}, err
 	}
-	fit, err := cal.Fit(val.Logits, val.Labels, val.C)
+	fit, err := cal.Fit(ctx, val.Logits, val.Labels, val.C)
 	if err != nil {
 		return nil, runstore.CalibrationResult{}, err
 	}

@@ -1,6 +1,7 @@
 package calibrate_test
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"testing"
@@ -15,7 +16,7 @@ import (
 func TestRunResult(t *testing.T) {
 	val := calibratetest.Data(21, 3000, 6, 2.5)
 	test := calibratetest.Data(22, 2000, 6, 2.5)
-	cal, res, err := calibrate.Run("temp", calibrate.Options{}, val, &test, 15)
+	cal, res, err := calibrate.Run(context.Background(), "temp", calibrate.Options{}, val, &test, 15)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestRunResult(t *testing.T) {
 		t.Errorf("test ECE %v → %v; val NLL %v, fit record %v",
 			res.Test.Before.ECE, res.Test.After.ECE, res.Val.After.NLL, res.Fit["nll_after"])
 	}
-	if _, _, err := calibrate.Run("platt", calibrate.Options{}, val, nil, 15); err == nil {
+	if _, _, err := calibrate.Run(context.Background(), "platt", calibrate.Options{}, val, nil, 15); err == nil {
 		t.Error("Run accepted an unknown method")
 	}
 }

@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -70,7 +71,7 @@ func TestTempRecoversKnownTemperature(t *testing.T) {
 	}
 	for _, t0 := range []float64{0.5, 1.5, 3} {
 		var cal Temp
-		rep, err := cal.Fit(scaled(z, t0), y, c)
+		rep, err := cal.Fit(context.Background(), scaled(z, t0), y, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +90,7 @@ func TestTempKeepsAccuracy(t *testing.T) {
 	z = scaled(z, 4)
 	copy(z[:7], []float64{1, 3, 3, 0, 3, -1, 2}) // a three-way tie for the max
 	var cal Temp
-	if _, err := cal.Fit(z, y, 7); err != nil {
+	if _, err := cal.Fit(context.Background(), z, y, 7); err != nil {
 		t.Fatal(err)
 	}
 	p := cal.Probs(z, 7)
@@ -129,7 +130,7 @@ func TestTempBounds(t *testing.T) {
 	z := []float64{3, 0, 0, 0, 2, 1, 1, 0, 4}
 	y := []int{0, 1, 2}
 	var cal Temp
-	rep, err := cal.Fit(z, y, 3)
+	rep, err := cal.Fit(context.Background(), z, y, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestTempBounds(t *testing.T) {
 			labels = append(labels, k)
 		}
 	}
-	rep, err = cal.Fit(zs, labels, 5)
+	rep, err = cal.Fit(context.Background(), zs, labels, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestTempCrossCheckNumpy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cal Temp
-	rep, err := cal.Fit(z, y, 10)
+	rep, err := cal.Fit(context.Background(), z, y, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

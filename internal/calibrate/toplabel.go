@@ -94,9 +94,37 @@ func retemper(out, row []float64, q func(float64) float64) {
 		}
 	}
 	s0, _ = stats(beta)
-	inv := 1 / s0
+	exact(out, row, m, ties, beta, s0, target)
+}
+
+// exact writes softmax(β·row) into out (which holds d_k = row_k − m) with
+// the top probability set to exactly q and the other classes rescaled to
+// sum to 1 − k·q. Newton leaves 1/S(β) within a few ulps of q; without this
+// a reader binning the top probability as the confidence (kdcal's ECE,
+// numpy, sklearn) could put a calibrated confidence that sits exactly on a
+// bin edge (isotonic and histogram outputs often do: 2/5 = 0.4 = 6/15) one
+// ulp into the next bin. Each other class stays strictly below q, so the
+// predicted class cannot change.
+func exact(out, row []float64, m float64, ties int, beta, s0, q float64) {
+	var rest float64
 	for k, d := range out {
-		out[k] = kernel.Exp(beta*d) * inv
+		if row[k] != m {
+			out[k] = kernel.Exp(beta*d) / s0
+			rest += out[k]
+		}
+	}
+	top := q
+	scale := (1 - float64(ties)*q) / rest
+	if !(rest > 0) || math.IsInf(scale, 0) {
+		top, scale = 1/float64(ties), 0 // the other classes underflowed: 1/k is all that is representable
+	}
+	below := math.Nextafter(top, 0)
+	for k := range out {
+		if row[k] == m {
+			out[k] = top
+		} else {
+			out[k] = min(out[k]*scale, below)
+		}
 	}
 }
 

@@ -8,12 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"codeberg.org/sbinet/npyio"
 	"github.com/spf13/cobra"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/calibrate"
@@ -37,6 +42,7 @@ type CalibrateOptions struct {
 	// Anyone's logits mode.
 	ValLogits, ValLabels   string
 	TestLogits, TestLabels string
+	OutProbs               string // write the calibrated probabilities of the test (else val) split here
 	JSON                   bool
 }
 
@@ -49,13 +55,20 @@ func NewCmdCalibrate(g *Globals, runF func(*CalibrateOptions) error) *cobra.Comm
 		Long: `Fit post-hoc calibrators on validation logits and report every metric before and after
 on the validation and test splits. Methods (` + strings.Join(calibrate.Methods(), ", ") + `):
 none (identity), temp (temperature scaling: T minimises validation NLL, safeguarded Newton on
-log T to |Δ log T| < 1e-10), vector and matrix scaling (LBFGS; matrix with calibration.matrix_l2
-on the off-diagonal and bias), hist (histogram binning of the top-label confidence,
-calibration.hist_bins bins) and isotonic (pool-adjacent-violators on the top-label confidence).
+log T to |Δ log T| < 1e-10), vector scaling (Newton's method, exact Hessian) and matrix scaling
+(L-BFGS, calibration.matrix_l2 on the off-diagonal and bias), both from the temperature fit and
+stopped as scipy's L-BFGS-B (max |gradient| ≤ 1e-6 or relative decrease ≤ 1e-12), hist
+(histogram binning of the top-label confidence, calibration.hist_bins bins) and isotonic
+(pool-adjacent-violators on the top-label confidence).
 
 Metrics are fractions: accuracy; nll (nats); brier (Σ_k (p_k − 1[y=k])², mean over examples);
 ece and mce (top-label, --bins equal-width bins (lo, hi], the first also takes 0, as Guo et
-al. 2017); ece_em (equal-mass bins); cw_ece (classwise, equal-width bins).
+al. 2017: Σ_b (n_b/N)|acc_b − conf_b| and max_b |acc_b − conf_b|); rmsce (RMS calibration
+error, the same bins: sqrt(Σ_b (n_b/N)(acc_b − conf_b)²)); ece_debiased_l2 (the debiased ℓ2
+calibration error of Kumar et al. 2019, the same bins: sqrt(max(Σ_b (n_b/N)[(acc_b − conf_b)²
+− acc_b(1 − acc_b)/(n_b − 1)], 0)), bins with fewer than 2 examples count 0); ece_em
+(equal-mass bins); cw_ece (classwise, equal-width bins). For hist and isotonic the top-label
+confidence binned is the calibrated confidence itself, bit for bit.
 
 Experiment mode (default): for each method × teacher size × seed, read the teacher's
 val/test logits from teachers/<size>/seed-<n>/ and write calibration/<method>/<size>/seed-<n>/
@@ -68,11 +81,20 @@ float32/float64 .npy, labels N int32/int64 .npy (numpy.save). Fits on the valida
 evaluates on it and on the optional test pair, prints a table or, with --json, one JSON
 object {method, params, fit, bins, val: {before, after, reliability_before,
 reliability_after}, test: {...}}; with several methods, a JSON array of such objects in
---method order. Nothing is written to disk.`,
+--method order. Nothing is written to disk unless --out-probs FILE.npy is given (with one
+--method): it receives the calibrated probabilities of the test pair (of the validation pair
+when there is no test pair), float64 N×C in row order, readable with numpy.load. The file is
+written atomically and an existing file is only replaced with --force.
+
+A fit that stops without meeting its convergence criterion is reported on stderr with the
+method, the input, the iterations and the gradient norm. Ctrl-C or SIGTERM stops a fit within
+about a second (exit 130) and publishes nothing of the interrupted step.`,
 		Example: `  kdcal calibrate --config configs/quick.yaml
   kdcal calibrate --method temp,vector --teacher large --seeds 0
   kdcal calibrate --method temp --val-logits val.npy --val-labels val_y.npy \
-      --test-logits test.npy --test-labels test_y.npy --json`,
+      --test-logits test.npy --test-labels test_y.npy --json
+  kdcal calibrate --method isotonic --val-logits val.npy --val-labels val_y.npy \
+      --test-logits test.npy --test-labels test_y.npy --out-probs test_probs.npy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -85,12 +107,13 @@ reliability_after}, test: {...}}; with several methods, a JSON array of such obj
 	f.StringSliceVar(&opts.Methods, "method", nil, "calibration methods, e.g. temp or temp,vector: "+strings.Join(calibrate.Methods(), ", ")+" (default: calibration.methods)")
 	f.StringVar(&opts.Teacher, "teacher", "all", "teacher size(s) to calibrate, e.g. large or small,large, or all (teacher.sizes)")
 	f.IntSliceVar(&opts.Seeds, "seeds", nil, "seeds (default: seeds)")
-	f.BoolVar(&opts.Force, "force", false, "refit calibrations that are already done")
-	f.IntVar(&opts.Bins, "bins", 0, "equal-width bins of ece, mce, cw_ece and reliability diagrams (default: calibration.bins)")
+	f.BoolVar(&opts.Force, "force", false, "refit calibrations that are already done; with --out-probs, replace an existing file")
+	f.IntVar(&opts.Bins, "bins", 0, "equal-width bins of ece, mce, rmsce, ece_debiased_l2, cw_ece and reliability diagrams (default: calibration.bins)")
 	f.StringVar(&opts.ValLogits, "val-logits", "", "validation logits .npy (N×C float32/float64): calibrate anyone's logits")
 	f.StringVar(&opts.ValLabels, "val-labels", "", "validation labels .npy (N int32/int64)")
 	f.StringVar(&opts.TestLogits, "test-logits", "", "test logits .npy to evaluate the fitted calibrator on")
 	f.StringVar(&opts.TestLabels, "test-labels", "", "test labels .npy")
+	f.StringVar(&opts.OutProbs, "out-probs", "", "write the calibrated probabilities (float64 N×C .npy) of the test split, or of the validation split without --test-logits, to this file (needs --val-logits and one --method)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of a table")
 	return cmd
 }
@@ -111,6 +134,9 @@ func verifyCalibrateOptions(o *CalibrateOptions) error {
 		return usageErrorf("--bins %d: use a positive number of bins (e.g. 15)", o.Bins)
 	}
 	if !o.anyones() {
+		if o.OutProbs != "" {
+			return usageErrorf("--out-probs %s writes the probabilities of --val-logits/--test-logits; in experiment mode each step's results are in calibration/<method>/<size>/seed-<n>/", o.OutProbs)
+		}
 		return nil
 	}
 	switch {
@@ -118,8 +144,12 @@ func verifyCalibrateOptions(o *CalibrateOptions) error {
 		return usageErrorf("calibrating .npy logits needs both --val-logits and --val-labels")
 	case (o.TestLogits == "") != (o.TestLabels == ""):
 		return usageErrorf("--test-logits and --test-labels go together: give both or neither")
-	case o.Teacher != "all" || o.Seeds != nil || o.Force:
-		return usageErrorf("--teacher, --seeds and --force select the experiment's teachers; they cannot be combined with --val-logits")
+	case o.Teacher != "all" || o.Seeds != nil:
+		return usageErrorf("--teacher and --seeds select the experiment's teachers; they cannot be combined with --val-logits")
+	case o.Force && o.OutProbs == "":
+		return usageErrorf("--force refits the experiment's steps (or, with --out-probs, replaces the file); with --val-logits alone nothing is written")
+	case o.OutProbs != "" && len(o.Methods) != 1:
+		return usageErrorf("--out-probs %s holds one method's probabilities: give exactly one --method", o.OutProbs)
 	}
 	return nil
 }
@@ -237,19 +267,33 @@ func loadSplits(valLogits, valLabels, testLogits, testLabels string) (calibrate.
 	return val, &test, nil
 }
 
-// fit runs one method and warns when the fit did not converge.
-func fit(g *Globals, cfg *config.Config, method string, val calibrate.Split, test *calibrate.Split, where string) (calibrate.Calibrator, runstore.CalibrationResult, error) {
-	cal, res, err := calibrate.Run(method, calibrate.OptionsFrom(cfg.Calibration), val, test, cfg.Calibration.Bins)
+// fit runs one method and warns on stderr when the fit did not converge,
+// naming the input (a teacher's step key or the --val-logits file), the
+// method, the iterations and the final gradient norm. A cancelled ctx
+// (Ctrl-C, SIGTERM) stops the fit within one pass over the data.
+func fit(ctx context.Context, g *Globals, cfg *config.Config, method string, val calibrate.Split, test *calibrate.Split, where string) (calibrate.Calibrator, runstore.CalibrationResult, error) {
+	cal, res, err := calibrate.Run(ctx, method, calibrate.OptionsFrom(cfg.Calibration), val, test, cfg.Calibration.Bins)
 	if err != nil {
 		return nil, res, fmt.Errorf("%s: %s: %w", where, method, err)
 	}
 	if conv, _ := res.Fit["converged"].(bool); !conv {
-		g.Log.Warn("fit did not converge", "method", method, "on", where, "status", res.Fit["status"], "note", res.Fit["note"])
+		args := []any{"on", where, "method", method, "iterations", res.Fit["iterations"], "gradient_max_norm", res.Fit["gradient"]}
+		for _, k := range []string{"status", "note"} {
+			if v, _ := res.Fit[k].(string); v != "" {
+				args = append(args, k, v)
+			}
+		}
+		g.Log.Warn("calibration fit did not converge; its parameters are the last iterate", args...)
 	}
 	return cal, res, nil
 }
 
 func calibrateLogits(ctx context.Context, opts *CalibrateOptions, cfg *config.Config, methods []string) error {
+	if opts.OutProbs != "" {
+		if err := checkOutFile(opts.OutProbs, opts.Force); err != nil {
+			return err // before any work: a fit can take minutes
+		}
+	}
 	val, test, err := loadSplits(opts.ValLogits, opts.ValLabels, opts.TestLogits, opts.TestLabels)
 	if err != nil {
 		return err
@@ -259,11 +303,16 @@ func calibrateLogits(ctx context.Context, opts *CalibrateOptions, cfg *config.Co
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		_, res, err := fit(opts.G, cfg, m, val, test, opts.ValLogits)
+		cal, res, err := fit(ctx, opts.G, cfg, m, val, test, opts.ValLogits)
 		if err != nil {
 			return err
 		}
 		results = append(results, res)
+		if opts.OutProbs != "" {
+			if err := writeProbs(opts, cal, val, test); err != nil {
+				return err
+			}
+		}
 	}
 	if opts.JSON {
 		if len(results) == 1 {
@@ -276,6 +325,81 @@ func calibrateLogits(ctx context.Context, opts *CalibrateOptions, cfg *config.Co
 			fmt.Fprintln(opts.G.Out)
 		}
 		printResultTable(opts.G.Out, res)
+	}
+	return nil
+}
+
+// checkOutFile refuses an output path that exists (unless force) or is a
+// directory, naming it.
+func checkOutFile(path string, force bool) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("--out-probs %s: %w", path, err)
+	case fi.IsDir():
+		return usageErrorf("--out-probs %s is a directory: give a file name, e.g. %s", path, filepath.Join(path, "probs.npy"))
+	case !force:
+		return usageErrorf("--out-probs %s already exists: use --force to replace it, or choose another name", path)
+	}
+	return nil
+}
+
+// writeProbs writes the calibrated probabilities of the test split (the
+// validation split without one) to opts.OutProbs as a float64 N×C .npy.
+func writeProbs(opts *CalibrateOptions, cal calibrate.Calibrator, val calibrate.Split, test *calibrate.Split) error {
+	s, split, from := val, "validation", opts.ValLogits
+	if test != nil {
+		s, split, from = *test, "test", opts.TestLogits
+	}
+	n := len(s.Labels)
+	var b bytes.Buffer
+	if err := npyio.Write(&b, mat.NewDense(n, s.C, cal.Probs(s.Logits, s.C))); err != nil {
+		return fmt.Errorf("--out-probs %s: encode: %w", opts.OutProbs, err)
+	}
+	if err := writeNew(opts.OutProbs, b.Bytes(), opts.Force); err != nil {
+		return err
+	}
+	opts.G.Log.Info("wrote calibrated probabilities", "file", opts.OutProbs, "method", cal.Method(),
+		"split", split, "of", from, "shape", fmt.Sprintf("%d×%d", n, s.C), "dtype", "float64")
+	return nil
+}
+
+// writeNew writes data to path atomically (a complete file or none). Unless
+// replace, it never overwrites: the temporary file is hard-linked to path,
+// which fails if path appeared since checkOutFile.
+func writeNew(path string, data []byte, replace bool) error {
+	if replace {
+		return atomicfile.Write(path, data)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out-probs %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("--out-probs %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+	}
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return usageErrorf("--out-probs %s already exists (created while kdcal was fitting): use --force to replace it", path)
+	case err != nil:
+		return fmt.Errorf("--out-probs %s: %w", path, err)
 	}
 	return nil
 }
@@ -324,7 +448,7 @@ func printResultTable(w io.Writer, res runstore.CalibrationResult) {
 	if res.Test != nil {
 		n += fmt.Sprintf(", test N=%d", res.Test.Before.N)
 	}
-	fmt.Fprintf(w, "(%s; ece/mce/cw_ece: %d equal-width bins, ece_em: %d equal-mass bins; fractions, nll in nats)\n",
+	fmt.Fprintf(w, "(%s; ece/mce/rmsce/ece_debiased_l2/cw_ece: %d equal-width bins, ece_em: %d equal-mass bins; fractions, nll in nats)\n",
 		n, res.Bins, res.Bins)
 }
 
@@ -337,8 +461,28 @@ var summaryFields = []struct {
 	{"brier", func(s metrics.Summary) float64 { return s.Brier }},
 	{"ece", func(s metrics.Summary) float64 { return s.ECE }},
 	{"mce", func(s metrics.Summary) float64 { return s.MCE }},
+	{"rmsce", func(s metrics.Summary) float64 { return s.RMSCE }},
+	{"ece_debiased_l2", func(s metrics.Summary) float64 { return s.ECEDebiasedL2 }},
 	{"ece_em", func(s metrics.Summary) float64 { return s.ECEEM }},
 	{"cw_ece", func(s metrics.Summary) float64 { return s.CWECE }},
+}
+
+// summaryField returns the getter of the named summaryFields entry.
+func summaryField(name string) func(metrics.Summary) float64 {
+	for _, f := range summaryFields {
+		if f.name == name {
+			return f.get
+		}
+	}
+	panic("cli: no summary field " + name)
+}
+
+// rowStatus is a row's status, flagged when its fit did not converge.
+func rowStatus(r calibRow) string {
+	if conv, ok := r.Result.Fit["converged"].(bool); ok && !conv {
+		return r.Status + " (not converged)"
+	}
+	return r.Status
 }
 
 // paramSummary describes the fitted parameters in a few words.
@@ -461,7 +605,7 @@ func printExperimentTable(w io.Writer, rows []calibRow) {
 			return fmt.Sprintf("%.4f → %.4f", get(sp.Before), get(sp.After))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Size, r.Seed, r.Method, paramSummary(r.Result),
-			arrow(summaryFields[0].get), arrow(summaryFields[1].get), arrow(summaryFields[3].get), arrow(summaryFields[6].get), r.Status)
+			arrow(summaryField("accuracy")), arrow(summaryField("nll")), arrow(summaryField("ece")), arrow(summaryField("cw_ece")), rowStatus(r))
 	}
 	tw.Flush()
 }
@@ -486,14 +630,18 @@ func calibrationStep(ctx context.Context, env *StepEnv, s plan.Step) error {
 	if err != nil {
 		return err
 	}
-	if err := writeCalibration(env, st, s, val, test); err != nil {
+	if err := writeCalibration(ctx, env, st, s, val, test); err != nil {
+		if ctx.Err() != nil {
+			st.Release() // interrupted: nothing is published, a rerun fits again
+			return err
+		}
 		return st.Fail(err)
 	}
 	return st.Commit()
 }
 
-func writeCalibration(env *StepEnv, st *runstore.Step, s plan.Step, val calibrate.Split, test *calibrate.Split) error {
-	cal, res, err := fit(env.G, env.Cfg, s.Method, val, test, s.Key)
+func writeCalibration(ctx context.Context, env *StepEnv, st *runstore.Step, s plan.Step, val calibrate.Split, test *calibrate.Split) error {
+	cal, res, err := fit(ctx, env.G, env.Cfg, s.Method, val, test, s.Key)
 	if err != nil {
 		return err
 	}

@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"codeberg.org/sbinet/npyio"
 	"gonum.org/v1/gonum/mat"
@@ -21,6 +27,7 @@ import (
 	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // calibCLI runs one kdcal command line and returns exit code, stdout, stderr.
@@ -41,9 +48,9 @@ func TestCalibrateFlags(t *testing.T) {
 		{"experiment", []string{"--method", "temp,vector", "--teacher", "large", "--seeds", "0,2", "--force", "--bins", "10"},
 			CalibrateOptions{Methods: []string{"temp", "vector"}, Teacher: "large", Seeds: []int{0, 2}, Force: true, Bins: 10}},
 		{"anyone's logits", []string{"--method", "temp", "--val-logits", "v.npy", "--val-labels", "vl.npy",
-			"--test-logits", "t.npy", "--test-labels", "tl.npy", "--json"},
+			"--test-logits", "t.npy", "--test-labels", "tl.npy", "--json", "--out-probs", "p.npy"},
 			CalibrateOptions{Methods: []string{"temp"}, Teacher: "all", ValLogits: "v.npy", ValLabels: "vl.npy",
-				TestLogits: "t.npy", TestLabels: "tl.npy", JSON: true}},
+				TestLogits: "t.npy", TestLabels: "tl.npy", JSON: true, OutProbs: "p.npy"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,7 +91,12 @@ func TestVerifyCalibrateOptions(t *testing.T) {
 		{"test logits alone", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", TestLogits: "t"}), "give both or neither"},
 		{"test labels alone", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", TestLabels: "t"}), "give both or neither"},
 		{"teacher with logits", CalibrateOptions{ValLogits: "v", ValLabels: "l", Teacher: "large"}, "cannot be combined with --val-logits"},
-		{"force with logits", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", Force: true}), "cannot be combined"},
+		{"force with logits", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", Force: true}), "with --val-logits alone nothing is written"},
+		{"out-probs", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", Methods: []string{"temp"}, OutProbs: "p.npy"}), ""},
+		{"out-probs with force", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", Methods: []string{"temp"}, OutProbs: "p.npy", Force: true}), ""},
+		{"out-probs without a method", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", OutProbs: "p.npy"}), "give exactly one --method"},
+		{"out-probs with two methods", ok(CalibrateOptions{ValLogits: "v", ValLabels: "l", Methods: []string{"temp", "hist"}, OutProbs: "p.npy"}), "p.npy holds one method's"},
+		{"out-probs in experiment mode", ok(CalibrateOptions{Methods: []string{"temp"}, OutProbs: "p.npy"}), "--out-probs p.npy writes the probabilities of --val-logits"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +184,7 @@ func TestCalibrateLogitsJSON(t *testing.T) {
 			t.Fatalf("no %q object in %s", split, out)
 		}
 		before, after := s["before"].(map[string]any), s["after"].(map[string]any)
-		for _, k := range []string{"accuracy", "nll", "brier", "ece", "mce", "ece_em", "cw_ece"} {
+		for _, k := range []string{"accuracy", "nll", "brier", "ece", "mce", "rmsce", "ece_debiased_l2", "ece_em", "cw_ece"} {
 			b, okb := before[k].(float64)
 			a, oka := after[k].(float64)
 			if !okb || !oka || b < 0 || a < 0 || (k != "nll" && (b > 2 || a > 2)) {
@@ -206,7 +218,7 @@ func TestCalibrateLogitsTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"method temp: T=", "val before", "test after", "cw_ece", "converged true", "15 equal-width bins"} {
+	for _, want := range []string{"method temp: T=", "val before", "test after", "cw_ece", "rmsce", "ece_debiased_l2", "converged true", "15 equal-width bins"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -279,6 +291,15 @@ func TestCalibrateLogitsBadInput(t *testing.T) {
 // it (or under hash when non-empty) — a fixture standing in for train-teachers.
 func fakeTeacher(t *testing.T, exp, size string, seed int, scale float64, hash string) {
 	t.Helper()
+	fakeTeacherWith(t, exp, size, seed, hash, func(split int) calibrate.Split {
+		return calibratetest.Data(uint64(40+10*seed+split), 3000, 10, scale)
+	})
+}
+
+// fakeTeacherWith publishes a finished teacher step whose val (split 0)
+// and test (split 1) logits are data(split), stored as float32.
+func fakeTeacherWith(t *testing.T, exp, size string, seed int, hash string, data func(split int) calibrate.Split) {
+	t.Helper()
 	g := NewGlobals(io.Discard, io.Discard, nil)
 	cfg, err := g.LoadConfig()
 	if err != nil {
@@ -296,12 +317,12 @@ func fakeTeacher(t *testing.T, exp, size string, seed int, scale float64, hash s
 		t.Fatal(err)
 	}
 	for i, split := range []string{runstore.SplitVal, runstore.SplitTest} {
-		d := calibratetest.Data(uint64(40+10*seed+i), 3000, 10, scale)
+		d := data(i)
 		f32 := make([]float32, len(d.Logits))
 		for j, v := range d.Logits {
 			f32[j] = float32(v)
 		}
-		if err := npyfile.WriteFloat32(st.Path(runstore.LogitsFile(split)), f32, len(d.Labels), 10); err != nil {
+		if err := npyfile.WriteFloat32(st.Path(runstore.LogitsFile(split)), f32, len(d.Labels), d.C); err != nil {
 			t.Fatal(err)
 		}
 		if err := npyfile.WriteInt64(st.Path(runstore.LabelsFile(split)), d.Labels); err != nil {
@@ -311,6 +332,18 @@ func fakeTeacher(t *testing.T, exp, size string, seed int, scale float64, hash s
 	if err := st.Commit(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// separable is calibratetest.Data with each true class's logit raised to
+// 5 above the row's largest: every example is classified correctly with a
+// margin, so the validation NLL keeps falling as T → 0 and the temperature
+// fit stops at its bound, unconverged.
+func separable(seed uint64, n, c int) calibrate.Split {
+	d := calibratetest.Data(seed, n, c, 1)
+	for i, y := range d.Labels {
+		d.Logits[i*c+y] = slices.Max(d.Logits[i*c:(i+1)*c]) + 5
+	}
+	return d
 }
 
 func TestCalibrateExperiment(t *testing.T) {
@@ -427,5 +460,151 @@ func TestCalibrationStepRegistered(t *testing.T) {
 	store, _ := runstore.Open(exp)
 	if !store.Done(key, "") {
 		t.Errorf("%s not done after kdcal step", key)
+	}
+}
+
+// --out-probs writes the calibrated probabilities of the test split (of
+// the validation split without one) as a float64 N×C .npy equal to the
+// calibrator's Probs; it refuses to replace a file unless --force, and
+// refuses a directory, naming the path, before any fitting.
+func TestCalibrateOutProbs(t *testing.T) {
+	dir := t.TempDir()
+	val, test := calibratetest.Data(51, 2000, 4, 2), calibratetest.Data(52, 1500, 4, 2)
+	vl, vy := writeSplit(t, dir, "val", val)
+	tl, ty := writeSplit(t, dir, "test", test)
+	out := filepath.Join(dir, "probs", "test_probs.npy") // the parent is created
+	args := []string{"calibrate", "--method", "isotonic", "--val-logits", vl, "--val-labels", vy, "--out-probs", out}
+	withTest := append(slices.Clone(args), "--test-logits", tl, "--test-labels", ty)
+
+	code, _, stderr := calibCLI(t, withTest...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "wrote calibrated probabilities") || !strings.Contains(stderr, "split=test") {
+		t.Errorf("stderr does not say what was written: %s", stderr)
+	}
+	// The same fit in-process, on the logits as read from the files.
+	v, tsp, err := loadSplits(vl, vy, tl, ty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, _, err := calibrate.Run(context.Background(), "isotonic", calibrate.Options{}, v, tsp, 15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkProbsFile(t, out, cal.Probs(tsp.Logits, 4), len(test.Labels), 4)
+	before, _ := os.ReadFile(out)
+
+	// An existing file is kept, with a usage error naming it.
+	code, stdout, stderr := calibCLI(t, withTest...)
+	after, _ := os.ReadFile(out)
+	if code != ExitUsage || stdout != "" || !strings.Contains(stderr, out) || !strings.Contains(stderr, "--force") || !bytes.Equal(before, after) {
+		t.Errorf("existing file: exit %d, stdout %q, stderr %q, file changed %v", code, stdout, stderr, !bytes.Equal(before, after))
+	}
+	// --force replaces it; without a test pair the validation split is written.
+	code, _, stderr = calibCLI(t, append(args, "--force")...)
+	if code != 0 || !strings.Contains(stderr, "split=validation") {
+		t.Fatalf("--force: exit %d: %s", code, stderr)
+	}
+	checkProbsFile(t, out, cal.Probs(v.Logits, 4), len(val.Labels), 4)
+	// A directory is refused.
+	code, _, stderr = calibCLI(t, "calibrate", "--method", "temp", "--val-logits", vl, "--val-labels", vy, "--out-probs", dir)
+	if code != ExitUsage || !strings.Contains(stderr, dir+" is a directory") {
+		t.Errorf("directory: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// checkProbsFile checks that path is a float64 (n, c) .npy holding want,
+// read by kdcal and, when Debian's python3 has numpy, by numpy.load.
+func checkProbsFile(t *testing.T, path string, want []float64, n, c int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hdr := string(b[:min(len(b), 128)]); !strings.Contains(hdr, "'descr': '<f8'") || !strings.Contains(hdr, fmt.Sprintf("'shape': (%d, %d)", n, c)) {
+		t.Errorf("%s header %q: want float64 shape (%d, %d)", path, hdr, n, c)
+	}
+	got, rows, cols, err := npyfile.ReadMatrix(path)
+	if err != nil || rows != n || cols != c || !slices.Equal(got, want) {
+		t.Errorf("%s: %d×%d, err %v; equal to Probs: %v", path, rows, cols, err, slices.Equal(got, want))
+	}
+	if exec.Command(testutil.Python, "-c", "import numpy").Run() != nil {
+		return
+	}
+	out, err := exec.Command(testutil.Python, "-c", `import sys, numpy as np
+p = np.load(sys.argv[1])
+print(p.dtype, p.shape, repr(float(np.abs(p.sum(axis=1) - 1).max() < 1e-12)))`, path).Output()
+	if want := fmt.Sprintf("float64 (%d, %d) 1.0", n, c); err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("numpy.load(%s): %q, %v; want %q", path, out, err, want)
+	}
+}
+
+// A fit that stops without meeting its criterion is reported on stderr,
+// in both modes, with the input, method, iterations and gradient norm;
+// the experiment table flags the row.
+func TestCalibrateWarnsNotConverged(t *testing.T) {
+	dir := t.TempDir()
+	vl, vy := writeSplit(t, dir, "sep", separable(61, 500, 5))
+	code, _, stderr := calibCLI(t, "calibrate", "--method", "temp", "--val-logits", vl, "--val-labels", vy)
+	for _, want := range []string{"level=WARN", "did not converge", vl, "method=temp", "iterations=", "gradient_max_norm="} {
+		if code != 0 || !strings.Contains(stderr, want) {
+			t.Errorf("logits mode: exit %d, stderr lacks %q: %s", code, want, stderr)
+		}
+	}
+
+	exp := t.TempDir()
+	fakeTeacherWith(t, exp, "small", 0, "", func(split int) calibrate.Split { return separable(uint64(62+split), 500, 5) })
+	code, out, stderr := calibCLI(t, "calibrate", "-e", exp, "--teacher", "small", "--seeds", "0", "--method", "temp")
+	for _, want := range []string{"did not converge", runstore.CalibrationKey("temp", "small", 0), "method=temp", "iterations=", "gradient_max_norm="} {
+		if code != 0 || !strings.Contains(stderr, want) {
+			t.Errorf("experiment mode: exit %d, stderr lacks %q: %s", code, want, stderr)
+		}
+	}
+	if !strings.Contains(out, "fitted (not converged)") {
+		t.Errorf("table does not flag the unconverged fit:\n%s", out)
+	}
+}
+
+// A signal during a long fit (a cancelled context, as signal.NotifyContext
+// in Main makes it) stops kdcal calibrate promptly with exit 130; nothing
+// is written: no --out-probs file, no published calibration step.
+func TestCalibrateInterrupted(t *testing.T) {
+	// 20000×100 logits: one matrix-scaling pass is 2 GEMMs of 4·10⁸ flops,
+	// and the fit takes many passes.
+	big := func(seed uint64) calibrate.Split { return calibratetest.Data(seed, 20000, 100, 3) }
+	interrupt := func(args ...string) (int, string, time.Duration) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		time.AfterFunc(300*time.Millisecond, cancel)
+		var out, errw bytes.Buffer
+		start := time.Now()
+		code := Run(ctx, args, &out, &errw, nil)
+		return code, errw.String(), time.Since(start)
+	}
+	dir := t.TempDir()
+	vl, vy := writeSplit(t, dir, "val", big(71))
+	probs := filepath.Join(dir, "probs.npy")
+	code, stderr, took := interrupt("calibrate", "--method", "matrix", "--val-logits", vl, "--val-labels", vy, "--out-probs", probs)
+	if code != ExitInterrupted || !strings.Contains(stderr, "interrupted") || took > 30*time.Second {
+		t.Errorf("logits mode: exit %d after %v (want %d), stderr %q", code, took, ExitInterrupted, stderr)
+	}
+	if _, err := os.Stat(probs); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("--out-probs written by an interrupted run: %v", err)
+	}
+
+	exp := t.TempDir()
+	fakeTeacherWith(t, exp, "small", 0, "", func(split int) calibrate.Split { return big(uint64(72 + split)) })
+	code, stderr, took = interrupt("calibrate", "-e", exp, "--teacher", "small", "--seeds", "0", "--method", "matrix")
+	if code != ExitInterrupted || took > 30*time.Second {
+		t.Errorf("experiment mode: exit %d after %v (want %d), stderr %q", code, took, ExitInterrupted, stderr)
+	}
+	store, _ := runstore.Open(exp)
+	key := runstore.CalibrationKey("matrix", "small", 0)
+	if store.Done(key, "") {
+		t.Errorf("%s published by an interrupted fit", key)
+	}
+	if _, err := os.Stat(store.Dir(key)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s exists after an interrupted fit: %v", store.Dir(key), err)
 	}
 }

@@ -139,6 +139,57 @@ func ECEFromBins(bins []Bin, n int) float64 {
 	return s / float64(n)
 }
 
+// RMSCEFromBins returns the root-mean-square calibration error of
+// reliability bins over n examples (Hendrycks et al. 2019, "Deep Anomaly
+// Detection with Outlier Exposure"; the plug-in ℓ2 calibration error of
+// Kumar et al. 2019):
+//
+//	RMSCE = sqrt( Σ_b (|B_b| / n) · (acc(B_b) − conf(B_b))² )
+//
+// Like ECE it is biased upwards on small bins: a perfectly calibrated model
+// gets RMSCE² ≈ Σ_b acc_b(1 − acc_b)/n on average; see ECEDebiasedL2FromBins.
+func RMSCEFromBins(bins []Bin, n int) float64 {
+	if n <= 0 {
+		panic(noRows)
+	}
+	var s float64
+	for _, b := range bins {
+		d := b.Accuracy - b.Confidence
+		s += float64(b.Count) * d * d
+	}
+	return math.Sqrt(s / float64(n))
+}
+
+// ECEDebiasedL2FromBins returns the debiased estimate of the ℓ2
+// calibration error of reliability bins over n examples (Kumar, Liang & Ma
+// 2019, "Verified Uncertainty Calibration", NeurIPS, §5 and their
+// calibration.utils.unbiased_l2_ce):
+//
+//	ECE²_debiased = Σ_b (|B_b| / n) · [ (acc(B_b) − conf(B_b))² − acc(B_b)(1 − acc(B_b)) / (|B_b| − 1) ]
+//	ECE_debiased_l2 = sqrt(max(ECE²_debiased, 0))
+//
+// The plug-in term (acc − conf)² of a bin overestimates the squared error
+// (E[acc] − conf)² by the variance of the bin's accuracy, Var(y)/|B|; the
+// subtracted term is its unbiased estimate, the sample variance of the 0/1
+// correctness, |B|/(|B| − 1)·acc(1 − acc), divided by |B|. Bins with fewer
+// than 2 examples contribute 0 (their variance cannot be estimated), as in
+// Kumar et al.'s code; the sum can be negative for a well-calibrated model
+// and is then clamped at 0 before the square root.
+func ECEDebiasedL2FromBins(bins []Bin, n int) float64 {
+	if n <= 0 {
+		panic(noRows)
+	}
+	var s float64
+	for _, b := range bins {
+		if b.Count < 2 {
+			continue
+		}
+		d := b.Accuracy - b.Confidence
+		s += float64(b.Count) * (d*d - b.Accuracy*(1-b.Accuracy)/float64(b.Count-1))
+	}
+	return math.Sqrt(max(s/float64(n), 0))
+}
+
 // MCEFromBins returns the maximum calibration error over non-empty bins
 // (Naeini et al. 2015; Guo et al. 2017, eq. 5): max_b |acc(B_b) − conf(B_b)|.
 func MCEFromBins(bins []Bin) float64 {
@@ -177,6 +228,20 @@ func reliabilityProbs(probs []float64, labels []int, c, m int) []Bin {
 // correct when its argmax (first on ties) is the label.
 func ECE(probs []float64, labels []int, c, m int) float64 {
 	return ECEFromBins(reliabilityProbs(probs, labels, c, m), len(labels))
+}
+
+// RMSCE returns the top-label root-mean-square calibration error of
+// probabilities (N×C) over the same m equal-width bins as ECE (see
+// RMSCEFromBins).
+func RMSCE(probs []float64, labels []int, c, m int) float64 {
+	return RMSCEFromBins(reliabilityProbs(probs, labels, c, m), len(labels))
+}
+
+// ECEDebiasedL2 returns Kumar et al. 2019's debiased top-label ℓ2
+// calibration error of probabilities (N×C) over the same m equal-width bins
+// as ECE (see ECEDebiasedL2FromBins).
+func ECEDebiasedL2(probs []float64, labels []int, c, m int) float64 {
+	return ECEDebiasedL2FromBins(reliabilityProbs(probs, labels, c, m), len(labels))
 }
 
 // MCE returns the top-label maximum calibration error of probabilities

@@ -116,6 +116,62 @@ func TestReliabilityHandComputed(t *testing.T) {
 	}
 }
 
+// RMSCE and the debiased ℓ2 error of Kumar et al. 2019, by hand, M = 2
+// bins (0, .5] and (.5, 1]:
+//
+//	a: bin 0 {.2 ✓, .4 ✗, .3 ✗}: acc 1/3, conf .3, (acc−conf)² = 1/900,
+//	   variance term (1/3)(2/3)/(3−1) = 1/9
+//	   bin 1 {.6 ✓, .6 ✓, .7 ✓, .7 ✓}: acc 1, conf .65, (acc−conf)² = .1225, variance 0
+//	   RMSCE² = (3·(1/900) + 4·.1225)/7
+//	   debiased² = (3·(1/900 − 1/9) + 4·.1225)/7 = (−.33 + .49)/7 = .16/7 → .4/√7
+//	b: bin 0 {.4 ✗} has one example: it counts in RMSCE (.16) but not in the debiased sum:
+//	   RMSCE² = (.16 + 4·.1225)/5 = .13, debiased² = 4·.1225/5 = .098
+//	c: bin 0 {.3 ✗, .4 ✓}: (.5−.35)² − .25/1 < 0 and bin 1 {.8 ✓, .8 ✓, .9 ✗, .6 ✓}:
+//	   .025² − .75·.25/3 < 0: the debiased sum is negative and clamps to 0
+func TestRMSCEAndDebiasedHandComputed(t *testing.T) {
+	tests := []struct {
+		name          string
+		conf          []float64
+		correct       []bool
+		rms, debiased float64
+	}{
+		{"a", []float64{.2, .4, .3, .6, .6, .7, .7}, []bool{true, false, false, true, true, true, true},
+			math.Sqrt((3.0/900 + 4*.1225) / 7), 0.4 / math.Sqrt(7)},
+		{"b: single-example bin", []float64{.4, .6, .6, .7, .7}, []bool{false, true, true, true, true},
+			math.Sqrt(.13), math.Sqrt(.098)},
+		{"c: clamped at 0", []float64{.3, .4, .8, .8, .9, .6}, []bool{false, true, true, true, false, true},
+			math.Sqrt((2*.15*.15 + 4*.025*.025) / 6), 0},
+	}
+	for _, tt := range tests {
+		bins := Reliability(tt.conf, tt.correct, 2)
+		if got := RMSCEFromBins(bins, len(tt.conf)); math.Abs(got-tt.rms) > tol {
+			t.Errorf("%s: RMSCE = %.17g, want %.17g", tt.name, got, tt.rms)
+		}
+		if got := ECEDebiasedL2FromBins(bins, len(tt.conf)); math.Abs(got-tt.debiased) > tol {
+			t.Errorf("%s: debiased ℓ2 = %.17g, want %.17g", tt.name, got, tt.debiased)
+		}
+	}
+}
+
+// On a perfectly calibrated sample (correct with probability equal to the
+// confidence) the plug-in RMSCE is biased away from 0 by the bins'
+// sampling noise; the debiased estimate is much closer to the true 0.
+// Seeded, so the comparison is deterministic.
+func TestDebiasedL2CloserToZeroWhenCalibrated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 0))
+	const n = 3000
+	conf, correct := make([]float64, n), make([]bool, n)
+	for i := range conf {
+		conf[i] = 0.5 + 0.5*rng.Float64()
+		correct[i] = rng.Float64() < conf[i]
+	}
+	bins := Reliability(conf, correct, 15)
+	rms, deb := RMSCEFromBins(bins, n), ECEDebiasedL2FromBins(bins, n)
+	if !(deb < rms/2) {
+		t.Errorf("calibrated sample: debiased ℓ2 %v, RMSCE %v; want debiased < RMSCE/2", deb, rms)
+	}
+}
+
 func TestECEEqualMassHandComputed(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -90,14 +90,16 @@ func evaluate(logits, probs []float64, labels []int, c, bins int) (Summary, []Bi
 	rel := total.rel.bins(bn)
 	fn := float64(n)
 	return Summary{
-		N:        n,
-		Accuracy: float64(total.hits) / fn,
-		NLL:      total.nll / fn,
-		Brier:    total.brier / fn,
-		ECE:      ECEFromBins(rel, n),
-		MCE:      MCEFromBins(rel),
-		ECEEM:    ECEEqualMass(conf, correct, bins),
-		CWECE:    total.cw.value(n, c),
-		Bins:     bins,
+		N:             n,
+		Accuracy:      float64(total.hits) / fn,
+		NLL:           total.nll / fn,
+		Brier:         total.brier / fn,
+		ECE:           ECEFromBins(rel, n),
+		MCE:           MCEFromBins(rel),
+		RMSCE:         RMSCEFromBins(rel, n),
+		ECEDebiasedL2: ECEDebiasedL2FromBins(rel, n),
+		ECEEM:         ECEEqualMass(conf, correct, bins),
+		CWECE:         total.cw.value(n, c),
+		Bins:          bins,
 	}, rel
 }

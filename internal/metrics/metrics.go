@@ -7,15 +7,25 @@
 //
 // Every reported number names its variant in its JSON key (see Summary):
 //
-//	accuracy  top-1 accuracy (argmax, first index on ties)
-//	nll       mean negative log-likelihood of the true class, in nats
-//	brier     multiclass Brier score, mean over examples of Σ_k (p_k − 1[y=k])²
-//	ece       top-label ECE, M equal-width bins (lo, hi], first bin also takes 0
-//	mce       maximum calibration error over the same non-empty bins
-//	ece_em    top-label ECE, M equal-mass (adaptive) bins
-//	cw_ece    classwise ECE, M equal-width bins per class, averaged over classes
-//	bins      M (15 by default, as in Guo et al. 2017)
+//	accuracy         top-1 accuracy (argmax, first index on ties)
+//	nll              mean negative log-likelihood of the true class, in nats
+//	brier            multiclass Brier score, mean over examples of Σ_k (p_k − 1[y=k])²
+//	ece              top-label ECE (ℓ1), M equal-width bins (lo, hi], first bin also takes 0:
+//	                 Σ_b (n_b/N) |acc_b − conf_b|
+//	mce              maximum calibration error (ℓ∞) over the same non-empty bins
+//	rmsce            top-label RMS calibration error (plug-in ℓ2), the same bins:
+//	                 sqrt(Σ_b (n_b/N) (acc_b − conf_b)²)
+//	ece_debiased_l2  top-label ℓ2 calibration error, the same bins, debiased as in Kumar et
+//	                 al. 2019: sqrt(max(Σ_b (n_b/N) [(acc_b − conf_b)² − acc_b(1 − acc_b)/(n_b − 1)], 0)),
+//	                 bins with n_b < 2 contributing 0 (their library defaults to equal-mass bins;
+//	                 kdcal uses the equal-width bins of ece so that it is rmsce debiased)
+//	ece_em           top-label ECE, M equal-mass (adaptive) bins
+//	cw_ece           classwise ECE, M equal-width bins per class, averaged over classes
+//	bins             M (15 by default, as in Guo et al. 2017)
 //
+// Top-label means: the confidence of an example is its largest probability
+// and it counts as correct when that class (the first on ties) is the label;
+// n_b, acc_b and conf_b are a bin's count, accuracy and mean confidence.
 // All values are fractions, not percent. Long loops run on all CPUs in
 // fixed chunks reduced in a fixed order (package kernel), so results do not
 // depend on GOMAXPROCS. Bootstrap gives a seeded percentile confidence
@@ -40,15 +50,17 @@ const DefaultBins = 15
 
 // Summary is the standard set of metrics of one split. Fractions, not percent.
 type Summary struct {
-	N        int     `json:"n"`        // number of examples
-	Accuracy float64 `json:"accuracy"` // top-1 accuracy
-	NLL      float64 `json:"nll"`      // mean negative log-likelihood of the true class (nats)
-	Brier    float64 `json:"brier"`    // mean over examples of Σ_k (p_k − 1[y=k])²
-	ECE      float64 `json:"ece"`      // top-label ECE, Bins equal-width bins (lo, hi] (Guo et al. 2017)
-	MCE      float64 `json:"mce"`      // max over non-empty equal-width bins of |acc − conf|
-	ECEEM    float64 `json:"ece_em"`   // top-label ECE, Bins equal-mass bins
-	CWECE    float64 `json:"cw_ece"`   // classwise ECE, Bins equal-width bins, averaged over classes
-	Bins     int     `json:"bins"`     // number of bins of the binned metrics
+	N             int     `json:"n"`               // number of examples
+	Accuracy      float64 `json:"accuracy"`        // top-1 accuracy
+	NLL           float64 `json:"nll"`             // mean negative log-likelihood of the true class (nats)
+	Brier         float64 `json:"brier"`           // mean over examples of Σ_k (p_k − 1[y=k])²
+	ECE           float64 `json:"ece"`             // top-label ECE, Bins equal-width bins (lo, hi] (Guo et al. 2017)
+	MCE           float64 `json:"mce"`             // max over non-empty equal-width bins of |acc − conf|
+	RMSCE         float64 `json:"rmsce"`           // top-label RMS calibration error, the same bins
+	ECEDebiasedL2 float64 `json:"ece_debiased_l2"` // debiased top-label ℓ2 calibration error (Kumar et al. 2019), the same bins
+	ECEEM         float64 `json:"ece_em"`          // top-label ECE, Bins equal-mass bins
+	CWECE         float64 `json:"cw_ece"`          // classwise ECE, Bins equal-width bins, averaged over classes
+	Bins          int     `json:"bins"`            // number of bins of the binned metrics
 }
 
 // Softmax writes the row-wise softmax of logits (N×C) into dst and returns
@@ -79,10 +91,9 @@ func Softmax(dst, logits []float64, c int) []float64 {
 // and log Σ_k exp(row_k − m), so that log p_k = row_k − m − logS.
 func softmaxRow(out, row []float64) (m, logS float64) {
 	m = rowMax(row)
+	kernel.ExpSub(out, row, m)
 	var s float64
-	for k, z := range row {
-		e := kernel.Exp(z - m)
-		out[k] = e
+	for _, e := range out {
 		s += e
 	}
 	inv := 1 / s
@@ -138,12 +149,14 @@ func NLL(logits []float64, labels []int, c int, t float64) float64 {
 	beta := 1 / t
 	parts := kernel.Map(n, c, func(lo, hi int) float64 {
 		var s float64
+		w := make([]float64, c)
 		for i := lo; i < hi; i++ {
 			row := logits[i*c : (i+1)*c]
 			m := rowMax(row)
+			kernel.ExpScaled(w, row, m, beta)
 			var z float64
-			for _, v := range row {
-				z += kernel.Exp((v - m) * beta)
+			for _, e := range w {
+				z += e
 			}
 			s += math.Log(z) - (row[labels[i]]-m)*beta
 		}

@@ -107,8 +107,10 @@ func TestEvaluateMatchesParts(t *testing.T) {
 		MCE:      MCE(p, y, 7, 15),
 		ECEEM:    ECEEqualMass(conf, correct, 15),
 		CWECE:    ClasswiseECE(p, y, 7, 15),
+		RMSCE:    RMSCE(p, y, 7, 15),
 		Bins:     15,
 	}
+	want.ECEDebiasedL2 = ECEDebiasedL2(p, y, 7, 15)
 	got, rel := EvaluateReliability(z, y, 7, 15)
 	compareSummary(t, "Evaluate", got, want, eps)
 	if e := ECEFromBins(rel, len(y)); math.Abs(e-want.ECE) > eps {
@@ -132,7 +134,8 @@ func compareSummary(t *testing.T, name string, got, want Summary, eps float64) {
 	}{
 		{"accuracy", got.Accuracy, want.Accuracy}, {"nll", got.NLL, want.NLL}, {"brier", got.Brier, want.Brier},
 		{"ece", got.ECE, want.ECE}, {"mce", got.MCE, want.MCE}, {"ece_em", got.ECEEM, want.ECEEM},
-		{"cw_ece", got.CWECE, want.CWECE},
+		{"cw_ece", got.CWECE, want.CWECE}, {"rmsce", got.RMSCE, want.RMSCE},
+		{"ece_debiased_l2", got.ECEDebiasedL2, want.ECEDebiasedL2},
 	} {
 		if math.Abs(f.got-f.want) > eps {
 			t.Errorf("%s: %s = %.17g, want %.17g", name, f.name, f.got, f.want)

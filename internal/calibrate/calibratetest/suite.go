@@ -9,6 +9,7 @@ package calibratetest
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -74,7 +75,7 @@ func (s Suite) Run(t *testing.T) {
 func (s Suite) fit(t *testing.T, d calibrate.Split) (calibrate.Calibrator, calibrate.Report) {
 	t.Helper()
 	cal := s.New()
-	rep, err := cal.Fit(d.Logits, d.Labels, d.C)
+	rep, err := cal.Fit(context.Background(), d.Logits, d.Labels, d.C)
 	if err != nil {
 		t.Fatalf("%s: Fit: %v", cal.Method(), err)
 	}
@@ -206,7 +207,7 @@ func (s Suite) logitMapper(t *testing.T, val, test calibrate.Split) {
 func (s Suite) refit(t *testing.T, val calibrate.Split) {
 	cal, _ := s.fit(t, val)
 	other := Data(3, 500, 3, 2)
-	if _, err := cal.Fit(other.Logits, other.Labels, other.C); err != nil {
+	if _, err := cal.Fit(context.Background(), other.Logits, other.Labels, other.C); err != nil {
 		t.Fatal(err)
 	}
 	if cal.Classes() != 3 {
@@ -222,9 +223,9 @@ func (s Suite) panics(t *testing.T, val calibrate.Split) {
 	mustPanic(t, "Probs before Fit", func() { s.New().Probs(val.Logits, val.C) })
 	cal, _ := s.fit(t, val)
 	mustPanic(t, "Probs with another C", func() { cal.Probs(val.Logits[:8], 4) })
-	mustPanic(t, "Fit with a label ≥ C", func() { s.New().Fit([]float64{0, 1}, []int{2}, 2) })
-	mustPanic(t, "Fit with a length mismatch", func() { s.New().Fit([]float64{0, 1, 2}, []int{0}, 2) })
-	mustPanic(t, "Fit with no examples", func() { s.New().Fit(nil, nil, 2) })
+	mustPanic(t, "Fit with a label ≥ C", func() { s.New().Fit(context.Background(), []float64{0, 1}, []int{2}, 2) })
+	mustPanic(t, "Fit with a length mismatch", func() { s.New().Fit(context.Background(), []float64{0, 1, 2}, []int{0}, 2) })
+	mustPanic(t, "Fit with no examples", func() { s.New().Fit(context.Background(), nil, nil, 2) })
 	if s.New().Classes() != 0 {
 		t.Error("an unfitted calibrator reports classes")
 	}

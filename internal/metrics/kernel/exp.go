@@ -48,11 +48,44 @@ func Exp(x float64) float64 {
 	if !(x > -708 && x < 709) {
 		return math.Exp(x)
 	}
-	z := x*invLn2N + shifter
+	// The float64 conversions forbid fusing a product and a sum into one
+	// FMA (GOAMD64=v3 would), so that ExpSub's vector code, which rounds
+	// every operation, gives the same bits.
+	z := float64(x*invLn2N) + shifter
 	ki := math.Float64bits(z) // low bits: k = round(x·N/ln 2), two's complement
 	kd := z - shifter         // k as a float64, exactly
-	r := x - kd*ln2HiN - kd*ln2LoN
+	r := float64(x-float64(kd*ln2HiN)) - float64(kd*ln2LoN)
 	scale := math.Float64frombits(expTab[ki&(expN-1)] + ki<<(52-expBits))
-	p := r + r*r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120))))
-	return scale + scale*p
+	q := float64(1.0/24) + float64(r*(1.0/120))
+	q = float64(1.0/6) + float64(r*q)
+	q = float64(1.0/2) + float64(r*q)
+	p := r + float64(float64(r*r)*q)
+	return scale + float64(scale*p)
+}
+
+// ExpSub writes exp(src[k] − m) into dst[k] for every k, with the same
+// result as Exp(src[k] − m), bit for bit. On amd64 with AVX2 it computes
+// four at a time (expAVX2, the same operations in the same order, the
+// table read with a gather); arguments outside Exp's fast path go through
+// Exp one by one. dst and src must have the same length; they may be the
+// same slice.
+func ExpSub(dst, src []float64, m float64) { ExpScaled(dst, src, m, 1) }
+
+// ExpScaled writes exp((src[k] − m)·beta) into dst[k], bit for bit
+// Exp((src[k] − m)·beta), as ExpSub does (which is ExpScaled with beta = 1:
+// the product by 1 is exact).
+func ExpScaled(dst, src []float64, m, beta float64) {
+	if len(dst) != len(src) {
+		panic("kernel: ExpSub length mismatch")
+	}
+	for i := 0; i < len(src); {
+		if i+4 <= len(src) {
+			if n := expVec(dst[i:], src[i:], m, beta); n > 0 {
+				i += n
+				continue
+			}
+		}
+		dst[i] = Exp((src[i] - m) * beta)
+		i++
+	}
 }

@@ -100,3 +100,62 @@ func BenchmarkExp(b *testing.B) {
 		}
 	})
 }
+
+// ExpSub gives Exp(src[k] − m) and ExpScaled Exp((src[k] − m)·β) bit for bit, through the vector path and
+// the scalar fallback (arguments ≤ −708, ≥ 709, ±Inf, NaN mixed in), on
+// lengths that are not multiples of 4 and in place.
+func TestExpSubMatchesExp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	special := []float64{-708, -708.5, -800, 709, 709.5, math.Inf(-1), math.Inf(1), math.NaN(), 0, -0.0}
+	for _, n := range []int{0, 1, 3, 4, 5, 100, 1003} {
+		for trial := range 20 {
+			src := make([]float64, n)
+			for k := range src {
+				src[k] = 40 * rng.NormFloat64()
+				if trial%2 == 1 && rng.IntN(10) == 0 {
+					src[k] = special[rng.IntN(len(special))] + 5
+				}
+			}
+			const m = 5.0
+			dst := make([]float64, n)
+			ExpSub(dst, src, m)
+			scaled := make([]float64, n)
+			ExpScaled(scaled, src, m, 0.37)
+			inPlace := slices.Clone(src)
+			ExpSub(inPlace, inPlace, m)
+			for k, x := range src {
+				want := Exp(x - m)
+				if math.Float64bits(dst[k]) != math.Float64bits(want) && !(math.IsNaN(want) && math.IsNaN(dst[k])) {
+					t.Fatalf("n=%d: ExpSub[%d] of %v = %v, Exp %v", n, k, x, dst[k], want)
+				}
+				if math.Float64bits(inPlace[k]) != math.Float64bits(dst[k]) && !math.IsNaN(want) {
+					t.Fatalf("n=%d: in place [%d] = %v, want %v", n, k, inPlace[k], dst[k])
+				}
+				if ws := Exp((x - m) * 0.37); math.Float64bits(scaled[k]) != math.Float64bits(ws) && !math.IsNaN(ws) {
+					t.Fatalf("n=%d: ExpScaled[%d] of %v = %v, Exp %v", n, k, x, scaled[k], ws)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkExpSub times 100-element rows, the vector path against Exp in a loop.
+func BenchmarkExpSub(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	src, dst := make([]float64, 100), make([]float64, 100)
+	for k := range src {
+		src[k] = 5 * rng.NormFloat64()
+	}
+	b.Run("ExpSub", func(b *testing.B) {
+		for b.Loop() {
+			ExpSub(dst, src, 3)
+		}
+	})
+	b.Run("Exp", func(b *testing.B) {
+		for b.Loop() {
+			for k, x := range src {
+				dst[k] = Exp(x - 3)
+			}
+		}
+	})
+}

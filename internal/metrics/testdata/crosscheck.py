@@ -32,6 +32,18 @@ def summary(probs, y, nll, m):
     conf_b = np.where(nz, sconf / np.maximum(cnt, 1), 0.0)
     ece = float(np.sum(cnt * np.abs(acc_b - conf_b)) / n)
     mce = float(np.max(np.abs(acc_b - conf_b)[nz]))
+    rmsce = float(np.sqrt(np.sum(cnt * (acc_b - conf_b) ** 2) / n))
+    # Kumar et al. 2019's debiased l2 error (their unbiased_square_ce): per bin with at
+    # least 2 examples, (mean conf - mean label)^2 - mean label (1 - mean label) / (n_b - 1).
+    sq = 0.0
+    for k in range(m):
+        in_bin = b == k
+        nb = int(in_bin.sum())
+        if nb < 2:
+            continue
+        lab = correct[in_bin].mean()
+        sq += nb / n * ((conf[in_bin].mean() - lab) ** 2 - lab * (1 - lab) / (nb - 1))
+    ece_debiased_l2 = float(np.sqrt(max(sq, 0.0)))
 
     order = np.argsort(conf, kind="stable")
     em = 0.0
@@ -54,7 +66,7 @@ def summary(probs, y, nll, m):
     brier = float(((probs - onehot) ** 2).sum(axis=1).mean())
     return {
         "n": n, "accuracy": float(correct.mean()), "nll": float(nll), "brier": brier,
-        "ece": ece, "mce": mce, "ece_em": float(em), "cw_ece": float(cw), "bins": m,
+        "ece": ece, "mce": mce, "rmsce": rmsce, "ece_debiased_l2": ece_debiased_l2, "ece_em": float(em), "cw_ece": float(cw), "bins": m,
         "reliability": [{"lo": float(edges[k]), "hi": float(edges[k + 1]), "count": int(cnt[k]),
                          "accuracy": float(acc_b[k]), "confidence": float(conf_b[k])} for k in range(m)],
     }
