@@ -148,6 +148,29 @@ func (o *tempObjective) eval(u float64) (f, g, h float64) {
 	return f, -beta * d1, beta*beta*d2 + beta*d1
 }
 
+// pinnedHighNote explains why the validation NLL still decreases at the
+// largest temperature: either the logits are on a scale so large that even
+// z/T_max is one-hot (a within-row range above 20·T_max: the runner-up's
+// probability is below e^−20 there), or they carry almost no information
+// about the labels.
+func (o *tempObjective) pinnedHighNote() string {
+	spread := 0.0
+	for i := range o.y {
+		lo := o.m[i]
+		for _, v := range o.z[i*o.c : (i+1)*o.c] {
+			lo = math.Min(lo, v)
+		}
+		spread = math.Max(spread, o.m[i]-lo)
+	}
+	if spread > 20*tempMax {
+		return fmt.Sprintf("validation NLL still decreases at T = %g because the logits are too large: a row spans "+
+			"%.3g, so even z/%g is one-hot and wrong predictions cost almost infinite NLL; scale the logits down "+
+			"(are they logits, and in float64 range of a model's output?); T is pinned at that bound", tempMax, spread, tempMax)
+	}
+	return fmt.Sprintf("validation NLL still decreases at T = %g (the logits carry almost no "+
+		"information about the labels: are they aligned?); T is pinned at that bound", tempMax)
+}
+
 // minimise returns the fitted T and the report.
 func (o *tempObjective) minimise() (float64, Report) {
 	rep := Report{
@@ -194,8 +217,7 @@ func (o *tempObjective) minimise() (float64, Report) {
 			}
 			a = next
 			if next == bound {
-				rep.Note = fmt.Sprintf("validation NLL still decreases at T = %g (the logits carry almost no "+
-					"information about the labels: are they aligned?); T is pinned at that bound", tempMax)
+				rep.Note = o.pinnedHighNote()
 				return finish(tempMax, fb, gb, false)
 			}
 		}

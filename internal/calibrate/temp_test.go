@@ -207,3 +207,34 @@ func TestTempCrossCheckNumpy(t *testing.T) {
 	}
 	t.Logf("T = %.9f (numpy golden section %.9f), NLL %.6f → %.6f", cal.T, ref.Temperature, rep.NLLBefore, rep.NLLAfter)
 }
+
+// When T is pinned at its upper bound the note says why: logits on a huge
+// (finite) scale are too large, logits unrelated to the labels carry no
+// information. (Before, both were called "carrying almost no information".)
+func TestTempPinnedHighNote(t *testing.T) {
+	const n, c = 2000, 4
+	z, y := sample(3, n, c)
+	huge := scaled(z, 1e7) // still finite, but one-hot even at T = 1e4
+	noise := make([]int, n)
+	for i := range noise {
+		noise[i] = (i * 7) % c // labels unrelated to the logits
+	}
+	tests := []struct {
+		name   string
+		logits []float64
+		labels []int
+		want   string
+	}{
+		{"huge finite logits", huge, y, "the logits are too large"},
+		{"labels unrelated", scaled(z, 1e-3), noise, "carry almost no information"},
+	}
+	for _, tt := range tests {
+		rep, err := (&Temp{}).Fit(context.Background(), tt.logits, tt.labels, c)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if rep.Converged || !strings.Contains(rep.Note, tt.want) {
+			t.Errorf("%s: converged %v, note %q; want a note with %q", tt.name, rep.Converged, rep.Note, tt.want)
+		}
+	}
+}
