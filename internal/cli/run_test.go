@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"github.com/kdcal/kdcal/internal/stage"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,7 @@ import (
 // of its own, and so on.
 func TestMain(m *testing.M) {
 	if os.Getenv("KDCALTEST_AS_MAIN") == "1" || (len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.")) {
-		os.Exit(Main(os.Args[1:]))
+		os.Exit(Main(os.Args[1:], stage.All()))
 	}
 	os.Exit(m.Run())
 }
