@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/report/table"
 )
 
 // maxListed is how many unused steps the README lists before pointing to steps.csv.
@@ -19,7 +20,7 @@ type readmeInput struct {
 	concl      Conclusion
 	hash       string
 	configHash string
-	tables     []*Table // setting tables, then calibration, then stats
+	tables     []*table.Table // setting tables, then calibration, then stats
 	figs       []Figure
 	skipped    []string
 	formats    []string
@@ -146,7 +147,7 @@ func readme(in readmeInput) []byte {
 	return b.Bytes()
 }
 
-func tableTitle(t *Table) string {
+func tableTitle(t *table.Table) string {
 	switch t.Name {
 	case "calibration":
 		return "Teacher calibration (all methods)"

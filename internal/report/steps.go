@@ -6,6 +6,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/metrics"
+	"github.com/kdcal/kdcal/internal/report/table"
 )
 
 // metricNames are the metrics.Summary fields of steps.csv, in column order.
@@ -83,5 +84,5 @@ func (a *Analysis) stepsCSV() ([]byte, error) {
 		}
 		rows = append(rows, r)
 	}
-	return csvBytes(rows)
+	return table.CSV(rows)
 }
