@@ -1,6 +1,6 @@
 // Package report turns an experiment store into the study's answer: tables
 // (Markdown, CSV, LaTeX), statistics with uncertainty (stats.json), figures
-// (gonum/plot, PNG and SVG) and an index README.md that renders on GitHub.
+// (gonum/plot, PNG, SVG and PDF) and an index README.md that renders on GitHub.
 //
 // It reads only the store (runstore summaries and calibration results) and
 // never trains or imports gorgonia, so a report is regenerated in about a

@@ -224,8 +224,8 @@ func (a *Analysis) teacherCalibrationFigure() (*Figure, error) {
 }
 
 // studentVsSizeFigure: student test accuracy against teacher parameters per
-// KD arm (mean ± std over seeds), with the scratch student as a band; nil
-// without data.
+// KD arm (mean ± std over seeds, at the true parameter count), with the
+// scratch student as a band; nil without data.
 func (a *Analysis) studentVsSizeFigure(r *SettingResult) (*Figure, error) {
 	lo, hi, ok := a.paramRange()
 	if !ok {
@@ -342,8 +342,8 @@ func (a *Analysis) effTempFigure() (*Figure, error) {
 	return &Figure{
 		Name: "student-vs-effective-temperature",
 		Caption: "Student test accuracy against the effective KD temperature τ·T (T = 1 for raw KD, the fitted T for calibrated KD), " +
-			"one point per (KD setting, teacher size), mean ± std over seeds, all KD settings together; colour: arm, marker: teacher size " +
-			"(sizes dodged by ±1.5% along x).",
+			"one point per (KD setting, teacher size) at its true τ·T, mean ± std over seeds, all KD settings together; " +
+			"colour and marker shape: arm; marker size: teacher size (larger teacher, larger marker).",
 		Figure: f,
 	}, nil
 }

@@ -103,12 +103,14 @@ func readme(in readmeInput) []byte {
 	b.WriteString("Every step with every metric (val and test): [steps.csv](steps.csv). Every statistic with its interval and p-value: [stats.json](stats.json).\n\n")
 
 	b.WriteString("## Figures\n\n")
-	img := "png"
-	if !contains(in.formats, "png") && len(in.formats) > 0 {
-		img = in.formats[0]
+	img := "" // the format GitHub shows inline: PNG, else SVG; PDFs are linked only
+	for _, format := range []string{"svg", "png"} {
+		if contains(in.formats, format) {
+			img = format
+		}
 	}
 	for i, f := range in.figs {
-		if len(in.formats) > 0 {
+		if img != "" {
 			fmt.Fprintf(&b, "![%s](figures/%s.%s)\n\n", f.Name, f.Name, img)
 		}
 		var links []string

@@ -40,7 +40,7 @@ type Result struct {
 
 // Write analyses the study in store under cfg and publishes the report as
 // one step (runstore.KindReport): README.md, config.yaml, steps.csv,
-// stats.json, tables/<name>.{md,csv,tex} and figures/<name>.{png,svg}. The
+// stats.json, tables/<name>.{md,csv,tex} and figures/<name>.{png,svg,pdf} (report.formats). The
 // report appears all at once: everything is written into the step's work
 // directory, which Commit renames. A study with missing steps gets a report
 // that names them; a store with no usable step at all is a

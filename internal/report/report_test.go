@@ -9,12 +9,14 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/report/figure"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
 
@@ -371,5 +373,26 @@ func TestOneSeedNoFigures(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "figures")); len(entries) != 0 {
 		t.Errorf("%d figure files written with report.formats = []", len(entries))
+	}
+}
+
+// TestFigureKinds: report.formats accepts exactly the formats the figures
+// render, and each one renders.
+func TestFigureKinds(t *testing.T) {
+	if !slices.Equal(config.FigureKinds, figure.Formats) {
+		t.Errorf("config.FigureKinds = %v, figure.Formats = %v", config.FigureKinds, figure.Formats)
+	}
+	cfg := loadFixtureConfig(t)
+	cfg.Report.Formats = []string{"pdf"}
+	root := copyFixture(t)
+	writeReport(t, cfg, root)
+	dir := filepath.Join(root, runstore.ReportKey)
+	b := readFile(t, filepath.Join(dir, "figures", "teacher-calibration.pdf"))
+	if !bytes.HasPrefix(b, []byte("%PDF-")) {
+		t.Errorf("teacher-calibration.pdf is not a PDF")
+	}
+	readme := string(readFile(t, filepath.Join(dir, "README.md")))
+	if strings.Contains(readme, "![") || !strings.Contains(readme, "[PDF](figures/teacher-calibration.pdf)") {
+		t.Errorf("README with PDF figures only: want links and no inline image")
 	}
 }

@@ -52,15 +52,6 @@ func (e *Points) xRange() (lo, hi float64) {
 	return lo, hi
 }
 
-// scaledX returns a copy of e with every x multiplied by f (a shift on a log axis).
-func (e *Points) scaledX(f float64) *Points {
-	out := &Points{XErrors: e.XErrors, YErrors: e.YErrors}
-	for _, p := range e.XYs {
-		out.XYs = append(out.XYs, plotter.XY{X: p.X * f, Y: p.Y})
-	}
-	return out
-}
-
 // Series is one labelled set of points drawn in one style.
 type Series struct {
 	Label  string

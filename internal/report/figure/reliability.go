@@ -8,6 +8,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
@@ -29,35 +30,38 @@ type ReliabilityData struct {
 // diagonal of perfect calibration; below each, the share of examples per
 // bin. 7 × 5 inches.
 func Reliability(d ReliabilityData) (*Figure, error) {
-	rb, err := reliabilityPlot(d.BeforeTitle, d.Before, d.BeforeECE, colBefore)
-	if err != nil {
-		return nil, err
-	}
-	ra, err := reliabilityPlot(d.AfterTitle, d.After, d.AfterECE, colAfter)
-	if err != nil {
-		return nil, err
-	}
-	hb, err := histogramPlot(d.Before, colBefore)
-	if err != nil {
-		return nil, err
-	}
-	ha, err := histogramPlot(d.After, colAfter)
-	if err != nil {
-		return nil, err
-	}
-	rel := [][]*plot.Plot{{rb, ra}}
-	hist := [][]*plot.Plot{{hb, ha}}
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(14), PadTop: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
-	return &Figure{W: 7 * vg.Inch, H: 5 * vg.Inch, draw: func(c draw.Canvas) {
-		top := draw.Crop(c, 0, 0, c.Size().Y*0.34, 0)
-		bottom := draw.Crop(c, 0, 0, 0, -c.Size().Y*0.68)
-		for i, cv := range plot.Align(rel, tiles, top)[0] {
-			rel[0][i].Draw(cv)
+	return newFigure(7*vg.Inch, 5*vg.Inch, func(h text.Handler) (*drawing, error) {
+		rb, err := reliabilityPlot(h, d.BeforeTitle, d.Before, d.BeforeECE, colBefore)
+		if err != nil {
+			return nil, err
 		}
-		for i, cv := range plot.Align(hist, tiles, bottom)[0] {
-			hist[0][i].Draw(cv)
+		ra, err := reliabilityPlot(h, d.AfterTitle, d.After, d.AfterECE, colAfter)
+		if err != nil {
+			return nil, err
 		}
-	}}, nil
+		top := math.Max(maxShare(d.Before), maxShare(d.After))
+		hb, err := histogramPlot(h, d.Before, colBefore, top)
+		if err != nil {
+			return nil, err
+		}
+		ha, err := histogramPlot(h, d.After, colAfter, top)
+		if err != nil {
+			return nil, err
+		}
+		rel := [][]*plot.Plot{{rb, ra}}
+		hist := [][]*plot.Plot{{hb, ha}}
+		tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(14), PadTop: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
+		return &drawing{plots: []*plot.Plot{rb, ra, hb, ha}, draw: func(c draw.Canvas) {
+			top := draw.Crop(c, 0, 0, c.Size().Y*0.34, 0)
+			bottom := draw.Crop(c, 0, 0, 0, -c.Size().Y*0.68)
+			for i, cv := range plot.Align(rel, tiles, top)[0] {
+				rel[0][i].Draw(cv)
+			}
+			for i, cv := range plot.Align(hist, tiles, bottom)[0] {
+				hist[0][i].Draw(cv)
+			}
+		}}, nil
+	})
 }
 
 // binBars returns one rectangle ring per non-empty bin: [lo, hi] × [0, height(bin)].
@@ -94,8 +98,8 @@ func binTotal(bins []metrics.Bin) int {
 	return n
 }
 
-func reliabilityPlot(title string, bins []metrics.Bin, ece float64, col color.NRGBA) (*plot.Plot, error) {
-	p := newPlot(title, "", "Accuracy")
+func reliabilityPlot(h text.Handler, title string, bins []metrics.Bin, ece float64, col color.NRGBA) (*plot.Plot, error) {
+	p := newPlot(h, title, "", "Accuracy")
 	p.Title.TextStyle.Font.Size = vg.Points(10.5)
 	if rings := binBars(bins, func(b metrics.Bin) float64 { return b.Accuracy }); len(rings) > 0 {
 		bars, err := plotter.NewPolygon(rings...)
@@ -132,6 +136,7 @@ func reliabilityPlot(title string, bins []metrics.Bin, ece float64, col color.NR
 		return nil, err
 	}
 	lbl.TextStyle[0].Font.Size = vg.Points(10.5)
+	lbl.TextStyle[0].Handler = h
 	p.Add(lbl)
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(4), -vg.Points(2)
@@ -144,10 +149,21 @@ func reliabilityPlot(title string, bins []metrics.Bin, ece float64, col color.NR
 	return p, nil
 }
 
-func histogramPlot(bins []metrics.Bin, col color.NRGBA) (*plot.Plot, error) {
-	p := newPlot("", "Confidence (top-label probability)", "Share")
+// maxShare returns the largest share of examples in one bin.
+func maxShare(bins []metrics.Bin) float64 {
 	n := float64(binTotal(bins))
 	top := 0.0
+	for _, b := range bins {
+		top = math.Max(top, float64(b.Count)/n)
+	}
+	return top
+}
+
+// histogramPlot draws the share of examples per bin on a y axis from 0 to
+// top rounded up to a tenth (at most 1).
+func histogramPlot(h text.Handler, bins []metrics.Bin, col color.NRGBA, top float64) (*plot.Plot, error) {
+	p := newPlot(h, "", "Confidence (top-label probability)", "Share")
+	n := float64(binTotal(bins))
 	if rings := binBars(bins, func(b metrics.Bin) float64 { return float64(b.Count) / n }); len(rings) > 0 {
 		bars, err := plotter.NewPolygon(rings...)
 		if err != nil {
@@ -157,9 +173,6 @@ func histogramPlot(bins []metrics.Bin, col color.NRGBA) (*plot.Plot, error) {
 		fill.A = 0xB0
 		bars.Color, bars.LineStyle.Color, bars.LineStyle.Width = fill, color.Black, vg.Points(0.4)
 		p.Add(bars)
-	}
-	for _, b := range bins {
-		top = math.Max(top, float64(b.Count)/n)
 	}
 	p.X.Min, p.X.Max, p.Y.Min = 0, 1, 0
 	p.Y.Max = math.Min(1, math.Ceil(top*10+0.5)/10)

@@ -8,6 +8,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -32,14 +33,15 @@ type Style struct {
 	Glyph draw.GlyphDrawer
 }
 
-// sizeGlyphs mark teacher sizes (filled shapes first).
-var sizeGlyphs = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.BoxGlyph{}, draw.PyramidGlyph{}, draw.RingGlyph{},
-	draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
-
 // newPlot returns a plot with the report's style: 11 pt labels, 9.5 pt ticks,
-// light grid lines.
-func newPlot(title, xlabel, ylabel string) *plot.Plot {
+// light grid lines, all text set by h.
+func newPlot(h text.Handler, title, xlabel, ylabel string) *plot.Plot {
 	p := plot.New()
+	p.TextHandler = h
+	for _, sty := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label,
+		&p.Y.Tick.Label, &p.Legend.TextStyle} {
+		sty.Handler = h
+	}
 	p.Title.Text = title
 	p.Title.TextStyle.Font.Size = vg.Points(11)
 	p.Title.Padding = vg.Points(6)
@@ -185,8 +187,8 @@ func legendTopLeft(p *plot.Plot) {
 }
 
 // single draws one plot on the whole canvas, with the report's margins.
-func single(p *plot.Plot) func(draw.Canvas) {
-	return func(c draw.Canvas) {
+func single(p *plot.Plot) *drawing {
+	return &drawing{plots: []*plot.Plot{p}, draw: func(c draw.Canvas) {
 		p.Draw(draw.Crop(c, vg.Points(4), -vg.Points(10), vg.Points(2), -vg.Points(4)))
-	}
+	}}
 }
