@@ -27,8 +27,12 @@ func (a *Analysis) settingTable(r *SettingResult) *table.Table {
 		"accuracy and ECE in %%, ECE with %d equal-width bins; T is the temperature fitted by the %s calibrator; a cell from fewer seeds shows (n=k).",
 		r.Name, settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs), full, s.Cfg.Calibration.Bins, a.CalMethod)
 	t.Header = []string{"Teacher", "Params", "n", "Teacher acc (%)", "Teacher NLL", "Teacher ECE (%)", "ECE after " + a.CalMethod + " (%)", "T"}
-	t.Short = []string{"Teacher", "Params", "n", "Acc", "NLL", "ECE", "ECE (" + a.CalMethod + ")", "T"}
-	t.Groups = []table.Group{{Title: "Teacher", First: 3, Len: 5}}
+	t.TeX = &table.TeX{Align: "llr", Header: []string{"Teacher", "Model", "n", "Acc (%)", "ECE (%)"},
+		Caption: fmt.Sprintf("Teachers and students on the test set, KD setting %s (%s): mean ± std over the seeds counted in column n; "+
+			"accuracy and ECE (%d equal-width bins) in %%. %s distils the teacher calibrated by %s; "+
+			"teacher NLL, calibrated ECE and T are in the calibration table.",
+			r.Name, settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs), s.Cfg.Calibration.Bins,
+			armShort(config.ArmCalibrated), a.CalMethod)}
 	csvHead := []string{"setting", "tau", "kd_weight", "epochs", "size", "params"}
 	for _, p := range []string{"teacher_acc", "teacher_nll", "teacher_ece", "teacher_ece_" + a.CalMethod, "temperature"} {
 		csvHead = append(csvHead, aggHeader(p)...)
@@ -39,8 +43,6 @@ func (a *Analysis) settingTable(r *SettingResult) *table.Table {
 	}
 	for _, arm := range arms {
 		t.Header = append(t.Header, armShort(arm)+" acc (%)", armShort(arm)+" ECE (%)")
-		t.Short = append(t.Short, "Acc", "ECE")
-		t.Groups = append(t.Groups, table.Group{Title: armTitle(arm, a.CalMethod), First: len(t.Header) - 2, Len: 2})
 		csvHead = append(csvHead, aggHeader(arm+"_acc")...)
 		csvHead = append(csvHead, aggHeader(arm+"_ece")...)
 	}
@@ -70,8 +72,23 @@ func (a *Analysis) settingTable(r *SettingResult) *table.Table {
 		disp[2] = nRange(ns)
 		t.Rows = append(t.Rows, disp)
 		t.CSV = append(t.CSV, rec)
+		bl := table.Block{Rows: [][]string{texRow(row.Size, "Teacher", row.TeacherAcc, row.ECEBefore)}}
+		for _, arm := range s.KDArms {
+			bl.Rows = append(bl.Rows, texRow("", armShort(arm), row.Arms[arm].Acc, row.Arms[arm].ECE))
+		}
+		t.TeX.Blocks = append(t.TeX.Blocks, bl)
+	}
+	if s.Scratch {
+		t.TeX.Blocks = append(t.TeX.Blocks, table.Block{Rule: true,
+			Rows: [][]string{texRow(dash, armShort(config.ArmScratch), r.Scratch.Acc, r.Scratch.ECE)}})
 	}
 	return t
+}
+
+// texRow is a row of the LaTeX setting table: teacher, model, n, and
+// accuracy and ECE in % (their seed count is the n column, not a cell note).
+func texRow(teacher, model string, acc, ece stats.Agg) []string {
+	return []string{teacher, model, strconv.Itoa(acc.N), pct(acc, acc.N), pct(ece, ece.N)}
 }
 
 func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
@@ -96,22 +113,22 @@ func (a *Analysis) calibrationTable() *table.Table {
 	t.Caption = fmt.Sprintf("Teacher calibration on the test set, fitted on the validation split. Mean ± std over %d seeds; "+
 		"ECE in %% (%d equal-width bins), NLL in nats; T is the fitted temperature.", full, s.Cfg.Calibration.Bins)
 	t.Header = []string{"Teacher", "Params", "ECE uncalibrated (%)", "NLL uncalibrated"}
-	t.Short = []string{"Teacher", "Params", "ECE", "NLL"}
-	t.Groups = []table.Group{{Title: "Uncalibrated", First: 2, Len: 2}}
 	head := []string{"size", "params"}
 	head = append(head, aggHeader("ece_before")...)
 	head = append(head, aggHeader("nll_before")...)
 	for _, m := range s.Methods {
 		t.Header = append(t.Header, "ECE "+m+" (%)", "NLL "+m)
-		t.Short = append(t.Short, "ECE", "NLL")
-		t.Groups = append(t.Groups, table.Group{Title: m, First: len(t.Header) - 2, Len: 2})
 		head = append(head, aggHeader("ece_"+m)...)
 		head = append(head, aggHeader("nll_"+m)...)
 	}
 	hasTemp := contains(s.Methods, "temp")
+	t.TeX = &table.TeX{Align: "l", Header: []string{"Calibration", "ECE (%)", "NLL"},
+		Caption: fmt.Sprintf("Teacher calibration on the test set, fitted on the validation split: mean ± std over %d seeds "+
+			"((n=k): a row from k seeds only); raw: the teacher's own logits, uncalibrated; ECE in %% (%d equal-width bins), NLL in nats; "+
+			"T is the fitted temperature.", full, s.Cfg.Calibration.Bins)}
 	if hasTemp {
 		t.Header = append(t.Header, "T")
-		t.Short = append(t.Short, "T")
+		t.TeX.Header = append(t.TeX.Header, "T")
 		head = append(head, aggHeader("temperature")...)
 	}
 	t.CSV = [][]string{head}
@@ -131,8 +148,36 @@ func (a *Analysis) calibrationTable() *table.Table {
 		}
 		t.Rows = append(t.Rows, disp)
 		t.CSV = append(t.CSV, rec)
+		t.TeX.Blocks = append(t.TeX.Blocks, a.calibrationBlock(r, hasTemp))
 	}
 	return t
+}
+
+// calibrationBlock is one teacher size of the LaTeX calibration table: a
+// row of the raw (uncalibrated) logits, then one per method; a row from fewer seeds
+// than the study's says (n=k) after its name.
+func (a *Analysis) calibrationBlock(r CalRow, hasTemp bool) table.Block {
+	full := len(a.Study.Seeds)
+	bl := table.Block{Title: fmt.Sprintf("Teacher %s (%s parameters)", r.Size, fmtParams(r.Params))}
+	row := func(name string, ece, nll stats.Agg, t string) {
+		if ece.N < full {
+			name += fmt.Sprintf(" (n=%d)", ece.N)
+		}
+		cells := []string{name, pct(ece, ece.N), fmtAgg(nll, 1, 3, nll.N)}
+		if hasTemp {
+			cells = append(cells, t)
+		}
+		bl.Rows = append(bl.Rows, cells)
+	}
+	row("raw", r.ECEBefore, r.NLLBefore, "")
+	for _, m := range a.Study.Methods {
+		t := ""
+		if m == "temp" {
+			t = fmtAgg(r.T, 1, 2, r.T.N)
+		}
+		row(m, r.ECEAfter[m], r.NLLAfter[m], t)
+	}
+	return bl
 }
 
 func contains(xs []string, x string) bool {
@@ -151,12 +196,20 @@ func (a *Analysis) statsTable() *table.Table {
 		"Δ: mean paired difference in accuracy (percentage points). CI: %d%% percentile bootstrap over seeds (resampled jointly); "+
 		"p: two-sided permutation test (sizes permuted for ρ, signs flipped per seed for Δ).", int(Level*100))
 	t.Header = []string{"Setting", "Quantity", "Arm", "Estimate", "95% CI", "p", "n"}
+	t.TeX = &table.TeX{Wide: true, Align: "ll", Header: t.Header[1:]}
 	t.CSV = [][]string{{"setting", "quantity", "arm", "estimate", "ci_low", "ci_high", "p_value", "p_min", "n_units", "n_seeds", "resamples"}}
+	// Each row goes into Markdown with its setting, and into the LaTeX block
+	// of its setting without it.
+	addRow := func(row []string) {
+		t.Rows = append(t.Rows, row)
+		bl := &t.TeX.Blocks[len(t.TeX.Blocks)-1]
+		bl.Rows = append(bl.Rows, row[1:])
+	}
 	addCorr := func(setting, q, arm string, c *Corr) {
 		if c == nil {
 			return
 		}
-		t.Rows = append(t.Rows, []string{setting, q, arm, "ρ = " + minus(num(c.Rho, 2)), ci(c.CI, 1, 2), pval(c.P),
+		addRow([]string{setting, q, arm, "ρ = " + minus(num(c.Rho, 2)), ci(c.CI, 1, 2), pval(c.P),
 			fmt.Sprintf("%d × %d", c.N, c.Seeds)})
 		t.CSV = append(t.CSV, []string{setting, q, arm, csvNum(float64(c.Rho)), csvNum(float64(c.CI[0])), csvNum(float64(c.CI[1])),
 			csvNum(float64(c.P)), csvNum(float64(c.PMin)), strconv.Itoa(c.N), strconv.Itoa(c.Seeds), strconv.Itoa(c.Resamples)})
@@ -165,12 +218,14 @@ func (a *Analysis) statsTable() *table.Table {
 		if d == nil {
 			return
 		}
-		t.Rows = append(t.Rows, []string{setting, q, arm, "Δ = " + signed(float64(d.Mean)*scale, 2) + unit, ci(d.CI, scale, 2), pval(d.P),
+		addRow([]string{setting, q, arm, "Δ = " + signed(float64(d.Mean)*scale, 2) + unit, ci(d.CI, scale, 2), pval(d.P),
 			strconv.Itoa(d.N)})
 		t.CSV = append(t.CSV, []string{setting, q, arm, csvNum(float64(d.Mean)), csvNum(float64(d.CI[0])), csvNum(float64(d.CI[1])),
 			csvNum(float64(d.P)), csvNum(float64(d.PMin)), "", strconv.Itoa(d.N), strconv.Itoa(d.Resamples)})
 	}
 	for _, r := range a.Settings {
+		t.TeX.Blocks = append(t.TeX.Blocks, table.Block{
+			Title: "Setting " + r.Name + " (" + settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs) + ")"})
 		for _, arm := range a.Study.KDArms {
 			addCorr(r.Name, "teacher params vs student acc", arm, r.SizeVsAcc[arm])
 		}
@@ -189,6 +244,9 @@ func (a *Analysis) statsTable() *table.Table {
 		for _, arm := range a.Study.KDArms {
 			addDiff(r.Name, "student acc, KD − scratch", arm, r.KDMinusScratch[arm], 100, " pp")
 		}
+	}
+	if len(a.EffTemp) > 0 {
+		t.TeX.Blocks = append(t.TeX.Blocks, table.Block{Title: "All KD settings"})
 	}
 	for _, k := range effTempKeys(a.EffTemp) {
 		addCorr("all", "effective temperature vs student acc", k, a.EffTemp[k])
