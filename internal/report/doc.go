@@ -61,7 +61,9 @@
 //
 // A claim is "supported" when its 95% interval excludes 0 and p < 0.05, "a
 // trend without statistical support" when only the interval excludes 0, and
-// "inconclusive" otherwise.
+// "inconclusive" otherwise. A number that stats.json lacks (no interval with
+// one seed, no ρ with fewer than 3 sizes) is called "not estimable with
+// n = …" with the reason, never "the interval includes 0".
 //
 // Every statistic draws from its own PCG stream seeded by report.seed and a
 // hash of the statistic's name, so the report is reproducible and adding a

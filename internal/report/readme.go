@@ -244,7 +244,8 @@ func methodNote(a *Analysis) string {
 	fmt.Fprintf(&b, "- **Reliability diagrams** pool the test predictions of all seeds of a teacher size (bin counts add; accuracy and confidence are count-weighted), "+
 		"before and after `%s`. The ECE printed in a diagram is that of the pooled bins.\n", a.CalMethod)
 	b.WriteString("- **Conclusion rule.** A claim is *supported* when its 95% interval excludes 0 and its permutation p < 0.05; *a trend without significance* when " +
-		"only the interval excludes 0; *inconclusive* otherwise. Every sentence above is generated from the numbers in stats.json.\n")
+		"only the interval excludes 0; *inconclusive* otherwise. A number stats.json lacks (no interval with one seed or report.bootstrap = 0, no ρ with fewer than 3 sizes) is " +
+		"called not estimable, with n and the reason, and never read as an interval that includes 0. Every sentence above is generated from the numbers in stats.json.\n")
 	b.WriteString("- **Missing and stale steps.** Only steps that finished with the config hash the current configuration expects are used; " +
 		"missing, failed, running, stale and unreadable steps are listed and excluded, and cells computed from fewer seeds show (n=k).\n")
 	return b.String()
