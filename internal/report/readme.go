@@ -98,9 +98,15 @@ func readme(in readmeInput) []byte {
 	for _, t := range in.tables {
 		fmt.Fprintf(&b, "### %s\n\n", tableTitle(t))
 		b.Write(t.Markdown())
-		fmt.Fprintf(&b, "\n[CSV](tables/%s.csv) · [LaTeX](tables/%s.tex) · [Markdown](tables/%s.md)\n\n", t.Name, t.Name, t.Name)
+		long := ""
+		if t.Name != "calibration" && t.Name != "stats" {
+			long = fmt.Sprintf(" · [long CSV](tables/%s)", longName(t.Name))
+		}
+		fmt.Fprintf(&b, "\n[CSV](tables/%s.csv)%s · [LaTeX](tables/%s.tex) · [Markdown](tables/%s.md)\n\n", t.Name, long, t.Name, t.Name)
 	}
-	b.WriteString("Every step with every metric (val and test): [steps.csv](steps.csv). Every statistic with its interval and p-value: [stats.json](stats.json).\n\n")
+	b.WriteString("CSV files hold fractions, not percent: a column's unit ends its name (`_frac`, `_nats`; none when dimensionless), " +
+		"and the long CSVs (one row per step and metric) and stats.csv have a `unit` column. " +
+		"Every step with every metric (val and test): [steps.csv](steps.csv). Every statistic with its interval and p-value: [stats.json](stats.json).\n\n")
 
 	b.WriteString("## Figures\n\n")
 	img := "" // the format GitHub shows inline: PNG, else SVG; PDFs are linked only

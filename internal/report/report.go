@@ -40,7 +40,8 @@ type Result struct {
 
 // Write analyses the study in store under cfg and publishes the report as
 // one step (runstore.KindReport): README.md, config.yaml, steps.csv,
-// stats.json, tables/<name>.{md,csv,tex} and figures/<name>.{png,svg,pdf} (report.formats). The
+// stats.json, tables/<name>.{md,csv,tex}, tables/<setting>-long.csv and
+// figures/<name>.{png,svg,pdf} (report.formats). The
 // report appears all at once: everything is written into the step's work
 // directory, which Commit renames. A study with missing steps gets a report
 // that names them; a store with no usable step at all is a
@@ -91,6 +92,9 @@ func Write(ctx context.Context, cfg *config.Config, store *runstore.Store, opts 
 	}
 	return res, nil
 }
+
+// longName is the file name of a setting's long-format CSV.
+func longName(setting string) string { return setting + "-long.csv" }
 
 // noStepsError explains an experiment with nothing to report.
 func noStepsError(s *Study) error {
@@ -150,6 +154,15 @@ func writeAll(ctx context.Context, step *runstore.Step, study *Study, hash strin
 			if err := write(filepath.Join("tables", t.Name+"."+f.ext), f.b); err != nil {
 				return err
 			}
+		}
+	}
+	for _, r := range a.Settings {
+		long, err := a.longCSV(r)
+		if err != nil {
+			return err
+		}
+		if err := write(filepath.Join("tables", longName(r.Name)), long); err != nil {
+			return err
 		}
 	}
 	steps, err := a.stepsCSV()

@@ -100,7 +100,7 @@ func TestGoldenReport(t *testing.T) {
 			golden(t, "complete/"+f, readFile(t, filepath.Join(dir, f)))
 		}
 	}
-	for _, f := range []string{"steps.csv", "stats.json", "README.md"} {
+	for _, f := range []string{"steps.csv", "stats.json", "README.md", "tables/tau4-kdw0.9-ep4-long.csv"} {
 		golden(t, "complete/"+f, readFile(t, filepath.Join(dir, f)))
 	}
 	if _, err := os.Stat(dir + ".partial"); !os.IsNotExist(err) {

@@ -14,8 +14,14 @@ func aggCSV(a stats.Agg) []string {
 	return []string{csvNum(a.Mean), csvNum(a.Std), strconv.Itoa(a.N)}
 }
 
-func aggHeader(prefix string) []string {
-	return []string{prefix + "_mean", prefix + "_std", prefix + "_n"}
+// aggHeader names the mean, std and n columns of a quantity in unit ("frac",
+// "nats", or "" when dimensionless): teacher_acc_mean_frac,
+// teacher_acc_std_frac, teacher_acc_n.
+func aggHeader(prefix, unit string) []string {
+	if unit != "" {
+		unit = "_" + unit
+	}
+	return []string{prefix + "_mean" + unit, prefix + "_std" + unit, prefix + "_n"}
 }
 
 // settingTable is the per-size table of one KD setting.
@@ -26,7 +32,7 @@ func (a *Analysis) settingTable(r *SettingResult) *table.Table {
 	t.Caption = fmt.Sprintf("Teachers and students on the test set, KD setting %s (%s). Mean ± std over %d seeds; "+
 		"accuracy and ECE in %%, ECE with %d equal-width bins; T is the temperature fitted by the %s calibrator; a cell from fewer seeds shows (n=k).",
 		r.Name, settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs), full, s.Cfg.Calibration.Bins, a.CalMethod)
-	t.Header = []string{"Teacher", "Params", "n", "Teacher acc (%)", "Teacher NLL", "Teacher ECE (%)", "ECE after " + a.CalMethod + " (%)", "T"}
+	t.Header = []string{"Teacher", "Params", "n", "Teacher acc (%)", "Teacher NLL (nats)", "Teacher ECE (%)", "ECE after " + a.CalMethod + " (%)", "T"}
 	t.TeX = &table.TeX{Align: "llr", Header: []string{"Teacher", "Model", "n", "Acc (%)", "ECE (%)"},
 		Caption: fmt.Sprintf("Teachers and students on the test set, KD setting %s (%s): mean ± std over the seeds counted in column n; "+
 			"accuracy and ECE (%d equal-width bins) in %%. %s distils the teacher calibrated by %s; "+
@@ -34,8 +40,9 @@ func (a *Analysis) settingTable(r *SettingResult) *table.Table {
 			r.Name, settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs), s.Cfg.Calibration.Bins,
 			armShort(config.ArmCalibrated), a.CalMethod)}
 	csvHead := []string{"setting", "tau", "kd_weight", "epochs", "size", "params"}
-	for _, p := range []string{"teacher_acc", "teacher_nll", "teacher_ece", "teacher_ece_" + a.CalMethod, "temperature"} {
-		csvHead = append(csvHead, aggHeader(p)...)
+	for _, p := range []struct{ name, unit string }{{"teacher_acc", "frac"}, {"teacher_nll", "nats"}, {"teacher_ece", "frac"},
+		{"teacher_ece_" + a.CalMethod, "frac"}, {"temperature", ""}} {
+		csvHead = append(csvHead, aggHeader(p.name, p.unit)...)
 	}
 	arms := append([]string(nil), s.KDArms...)
 	if s.Scratch {
@@ -43,8 +50,8 @@ func (a *Analysis) settingTable(r *SettingResult) *table.Table {
 	}
 	for _, arm := range arms {
 		t.Header = append(t.Header, armShort(arm)+" acc (%)", armShort(arm)+" ECE (%)")
-		csvHead = append(csvHead, aggHeader(arm+"_acc")...)
-		csvHead = append(csvHead, aggHeader(arm+"_ece")...)
+		csvHead = append(csvHead, aggHeader(arm+"_acc", "frac")...)
+		csvHead = append(csvHead, aggHeader(arm+"_ece", "frac")...)
 	}
 	t.CSV = [][]string{csvHead}
 	for _, row := range r.Rows {
@@ -112,24 +119,24 @@ func (a *Analysis) calibrationTable() *table.Table {
 	t := &table.Table{Name: "calibration", Align: "l"}
 	t.Caption = fmt.Sprintf("Teacher calibration on the test set, fitted on the validation split. Mean ± std over %d seeds; "+
 		"ECE in %% (%d equal-width bins), NLL in nats; T is the fitted temperature.", full, s.Cfg.Calibration.Bins)
-	t.Header = []string{"Teacher", "Params", "ECE uncalibrated (%)", "NLL uncalibrated"}
+	t.Header = []string{"Teacher", "Params", "ECE uncalibrated (%)", "NLL uncalibrated (nats)"}
 	head := []string{"size", "params"}
-	head = append(head, aggHeader("ece_before")...)
-	head = append(head, aggHeader("nll_before")...)
+	head = append(head, aggHeader("ece_before", "frac")...)
+	head = append(head, aggHeader("nll_before", "nats")...)
 	for _, m := range s.Methods {
-		t.Header = append(t.Header, "ECE "+m+" (%)", "NLL "+m)
-		head = append(head, aggHeader("ece_"+m)...)
-		head = append(head, aggHeader("nll_"+m)...)
+		t.Header = append(t.Header, "ECE "+m+" (%)", "NLL "+m+" (nats)")
+		head = append(head, aggHeader("ece_"+m, "frac")...)
+		head = append(head, aggHeader("nll_"+m, "nats")...)
 	}
 	hasTemp := contains(s.Methods, "temp")
-	t.TeX = &table.TeX{Align: "l", Header: []string{"Calibration", "ECE (%)", "NLL"},
+	t.TeX = &table.TeX{Align: "l", Header: []string{"Calibration", "ECE (%)", "NLL (nats)"},
 		Caption: fmt.Sprintf("Teacher calibration on the test set, fitted on the validation split: mean ± std over %d seeds "+
 			"((n=k): a row from k seeds only); raw: the teacher's own logits, uncalibrated; ECE in %% (%d equal-width bins), NLL in nats; "+
 			"T is the fitted temperature.", full, s.Cfg.Calibration.Bins)}
 	if hasTemp {
 		t.Header = append(t.Header, "T")
 		t.TeX.Header = append(t.TeX.Header, "T")
-		head = append(head, aggHeader("temperature")...)
+		head = append(head, aggHeader("temperature", "")...)
 	}
 	t.CSV = [][]string{head}
 	for _, r := range a.Calibration {
@@ -197,7 +204,9 @@ func (a *Analysis) statsTable() *table.Table {
 		"p: two-sided permutation test (sizes permuted for ρ, signs flipped per seed for Δ).", int(Level*100))
 	t.Header = []string{"Setting", "Quantity", "Arm", "Estimate", "95% CI", "p", "n"}
 	t.TeX = &table.TeX{Wide: true, Align: "ll", Header: t.Header[1:]}
-	t.CSV = [][]string{{"setting", "quantity", "arm", "estimate", "ci_low", "ci_high", "p_value", "p_min", "n_units", "n_seeds", "resamples"}}
+	// unit: rho (a correlation or a difference of two) or frac (a difference
+	// of accuracies as fractions; Markdown and LaTeX show percentage points).
+	t.CSV = [][]string{{"setting", "quantity", "arm", "unit", "estimate", "ci_low", "ci_high", "p_value", "p_min", "n_units", "n_seeds", "resamples"}}
 	// Each row goes into Markdown with its setting, and into the LaTeX block
 	// of its setting without it.
 	addRow := func(row []string) {
@@ -211,7 +220,7 @@ func (a *Analysis) statsTable() *table.Table {
 		}
 		addRow([]string{setting, q, arm, "ρ = " + minus(num(c.Rho, 2)), ci(c.CI, 1, 2), pval(c.P),
 			fmt.Sprintf("%d × %d", c.N, c.Seeds)})
-		t.CSV = append(t.CSV, []string{setting, q, arm, csvNum(float64(c.Rho)), csvNum(float64(c.CI[0])), csvNum(float64(c.CI[1])),
+		t.CSV = append(t.CSV, []string{setting, q, arm, "rho", csvNum(float64(c.Rho)), csvNum(float64(c.CI[0])), csvNum(float64(c.CI[1])),
 			csvNum(float64(c.P)), csvNum(float64(c.PMin)), strconv.Itoa(c.N), strconv.Itoa(c.Seeds), strconv.Itoa(c.Resamples)})
 	}
 	addDiff := func(setting, q, arm string, d *Diff, scale float64, unit string) {
@@ -220,7 +229,11 @@ func (a *Analysis) statsTable() *table.Table {
 		}
 		addRow([]string{setting, q, arm, "Δ = " + signed(float64(d.Mean)*scale, 2) + unit, ci(d.CI, scale, 2), pval(d.P),
 			strconv.Itoa(d.N)})
-		t.CSV = append(t.CSV, []string{setting, q, arm, csvNum(float64(d.Mean)), csvNum(float64(d.CI[0])), csvNum(float64(d.CI[1])),
+		unitName := "frac"
+		if unit == "" {
+			unitName = "rho"
+		}
+		t.CSV = append(t.CSV, []string{setting, q, arm, unitName, csvNum(float64(d.Mean)), csvNum(float64(d.CI[0])), csvNum(float64(d.CI[1])),
 			csvNum(float64(d.P)), csvNum(float64(d.PMin)), "", strconv.Itoa(d.N), strconv.Itoa(d.Resamples)})
 	}
 	for _, r := range a.Settings {
