@@ -212,5 +212,5 @@ var (
 	Arms        = []string{ArmRaw, ArmCalibrated, ArmScratch}
 	Executors   = []string{"local", "slurm"}
 	Calibrators = []string{"none", "temp", "vector", "matrix", "hist", "isotonic"}
-	FigureKinds = []string{"png", "svg"}
+	FigureKinds = []string{"png", "svg", "pdf"}
 )

@@ -6,13 +6,11 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/stats"
 )
 
 // Level is the confidence level of every interval in the report.
 const Level = 0.95
-
-// minUnits is the fewest units (sizes or cells) a correlation is computed on.
-const minUnits = 3
 
 // Num is a float64 that encodes NaN and ±Inf as JSON null.
 type Num float64
@@ -66,18 +64,18 @@ type Diff struct {
 
 // ArmCell is one arm's student results for one teacher size.
 type ArmCell struct {
-	Acc, ECE Agg
+	Acc, ECE stats.Agg
 }
 
 // SizeRow is one teacher size of a setting's table.
 type SizeRow struct {
 	Size       string
 	Params     int
-	TeacherAcc Agg
-	TeacherNLL Agg
-	ECEBefore  Agg // teacher test ECE with its raw logits
-	ECEAfter   Agg // after the KD calibrator
-	T          Agg // fitted temperature (temp calibrator only)
+	TeacherAcc stats.Agg
+	TeacherNLL stats.Agg
+	ECEBefore  stats.Agg // teacher test ECE with its raw logits
+	ECEAfter   stats.Agg // after the KD calibrator
+	T          stats.Agg // fitted temperature (temp calibrator only)
 	Arms       map[string]ArmCell
 }
 
@@ -103,11 +101,11 @@ type SettingResult struct {
 type CalRow struct {
 	Size      string
 	Params    int
-	ECEBefore Agg
-	NLLBefore Agg
-	ECEAfter  map[string]Agg // method → test ECE after calibration
-	NLLAfter  map[string]Agg // method → test NLL after calibration
-	T         Agg            // fitted temperature of the temp calibrator
+	ECEBefore stats.Agg
+	NLLBefore stats.Agg
+	ECEAfter  map[string]stats.Agg // method → test ECE after calibration
+	NLLAfter  map[string]stats.Agg // method → test NLL after calibration
+	T         stats.Agg            // fitted temperature of the temp calibrator
 }
 
 // Analysis is the computed content of a report.
@@ -184,7 +182,7 @@ func (a *Analysis) calibrationRows() {
 	s := a.Study
 	for u, size := range s.Sizes {
 		r := CalRow{Size: size, Params: s.Params(size), ECEBefore: a.eceBefore.Agg(u), NLLBefore: a.teacherNLL.Agg(u),
-			ECEAfter: map[string]Agg{}, NLLAfter: map[string]Agg{}, T: Agg{Mean: math.NaN(), Std: math.NaN()}}
+			ECEAfter: map[string]stats.Agg{}, NLLAfter: map[string]stats.Agg{}, T: stats.Agg{Mean: math.NaN(), Std: math.NaN()}}
 		for _, m := range s.Methods {
 			ece, nll := make([]float64, len(s.Seeds)), make([]float64, len(s.Seeds))
 			for j, seed := range s.Seeds {
@@ -193,8 +191,8 @@ func (a *Analysis) calibrationRows() {
 					ece[j], nll[j] = c.Test.After.ECE, c.Test.After.NLL
 				}
 			}
-			r.ECEAfter[m] = aggregate(ece)
-			r.NLLAfter[m] = aggregate(nll)
+			r.ECEAfter[m] = stats.Aggregate(ece)
+			r.NLLAfter[m] = stats.Aggregate(nll)
 			if m == "temp" {
 				t := make([]float64, len(s.Seeds))
 				for j, seed := range s.Seeds {
@@ -203,7 +201,7 @@ func (a *Analysis) calibrationRows() {
 						t[j] = temperatureOf(c.Params)
 					}
 				}
-				r.T = aggregate(t)
+				r.T = stats.Aggregate(t)
 			}
 		}
 		a.Calibration = append(a.Calibration, r)
@@ -251,7 +249,7 @@ func (a *Analysis) setting(set plan.Setting) *SettingResult {
 	if s.Scratch {
 		var scratchECE []float64
 		scratchAcc, scratchECE = a.scratchRow(set.Epochs)
-		r.Scratch = ArmCell{Acc: aggregate(scratchAcc), ECE: aggregate(scratchECE)}
+		r.Scratch = ArmCell{Acc: stats.Aggregate(scratchAcc), ECE: stats.Aggregate(scratchECE)}
 	}
 	for u, size := range s.Sizes {
 		row := SizeRow{Size: size, Params: s.Params(size), TeacherAcc: a.teacherAcc.Agg(u), TeacherNLL: a.teacherNLL.Agg(u),
@@ -273,24 +271,24 @@ func (a *Analysis) setting(set plan.Setting) *SettingResult {
 		r.TeacherAccVsAc[arm] = correlate(cfg, name+"/teacher-acc", "teacher test accuracy", "student test accuracy", sizeUnit, a.teacherAcc, r.acc[arm])
 		if s.Scratch {
 			d := pairedDiffs(r.acc[arm], scratchAcc)
-			all := overallDiff(cfg, name+"/minus-scratch", d, len(s.Seeds))
+			all := overallDiff(cfg, name+"/minus-scratch", d)
 			r.KDMinusScratch[arm] = &all
 		}
 	}
 	raw, okRaw := r.acc[config.ArmRaw]
 	cal, okCal := r.acc[config.ArmCalibrated]
 	if okRaw && okCal {
-		d := make([][]float64, len(s.Sizes))
+		d := make(stats.Grid, len(s.Sizes))
 		for u := range d {
 			d[u] = make([]float64, len(s.Seeds))
 			for j := range d[u] {
 				d[u][j] = cal.V[u][j] - raw.V[u][j] // NaN when either is missing
 			}
-			pd := sizeDiff(cfg, r.Name+"/cal-raw/"+s.Sizes[u], d[u], len(s.Seeds))
+			pd := sizeDiff(cfg, r.Name+"/cal-raw/"+s.Sizes[u], d[u])
 			pd.Label, pd.Params = s.Sizes[u], s.Params(s.Sizes[u])
 			r.CalMinusRaw = append(r.CalMinusRaw, pd)
 		}
-		all := overallDiff(cfg, r.Name+"/cal-raw", d, len(s.Seeds))
+		all := overallDiff(cfg, r.Name+"/cal-raw", d)
 		r.CalMinusRawAll = &all
 		r.RhoDiff = rhoDiff(cfg, r.Name+"/rho-diff", a.params, raw, cal)
 	}
@@ -298,8 +296,8 @@ func (a *Analysis) setting(set plan.Setting) *SettingResult {
 }
 
 // pairedDiffs returns arm − base per unit and seed (base is per seed).
-func pairedDiffs(arm Grid, base []float64) [][]float64 {
-	d := make([][]float64, len(arm.V))
+func pairedDiffs(arm Grid, base []float64) stats.Grid {
+	d := make(stats.Grid, len(arm.V))
 	for u := range d {
 		d[u] = make([]float64, len(base))
 		for j := range base {
@@ -309,166 +307,53 @@ func pairedDiffs(arm Grid, base []float64) [][]float64 {
 	return d
 }
 
+// Notes of a Corr, by what stats left uncomputed.
+var corrNotes = map[stats.Missing]string{
+	stats.TooFewUnits:      "needs at least 3 units with data",
+	stats.ConstantVariable: "undefined: one variable is constant across units",
+	stats.TooFewReplicates: "no bootstrap interval: needs at least 2 seeds with data",
+}
+
 // correlate computes Spearman's ρ between the per-unit means of x and y over
-// all seeds, its percentile bootstrap CI (seeds resampled jointly across
-// units; a resample in which a unit loses all its values is dropped) and its
-// two-sided permutation p-value (the units' y means permuted against x).
+// all seeds with its joint bootstrap CI and permutation p-value
+// (stats.JointSpearman), on the named statistic's own RNG stream.
 func correlate(cfg config.Report, name, xs, ys, unit string, x, y Grid) *Corr {
-	xm, ym, units := pairs(x, y, nil)
-	c := &Corr{X: xs, Y: ys, Unit: unit, N: len(xm), Seeds: len(firstRow(x)), Rho: Num(math.NaN()),
-		CI: [2]Num{Num(math.NaN()), Num(math.NaN())}, P: Num(math.NaN()), PMin: Num(math.NaN())}
-	for i := range xm {
-		c.Points = append(c.Points, Point{Unit: units[i], X: Num(xm[i]), Y: Num(ym[i])})
+	r := stats.JointSpearman(streamRNG(cfg.Seed, name), x.V, y.V, resampling(cfg.Bootstrap, cfg.Permutations))
+	c := &Corr{X: xs, Y: ys, Unit: unit, N: len(r.X), Seeds: r.Replicates, Rho: Num(r.Rho),
+		CI: [2]Num{Num(r.Lo), Num(r.Hi)}, P: Num(r.Test.P), PMin: Num(r.Test.PMin), PExact: r.Test.Exact,
+		Resamples: r.Resamples, Note: corrNotes[r.Missing]}
+	for i, u := range r.Units {
+		c.Points = append(c.Points, Point{Unit: x.Units[u], X: Num(r.X[i]), Y: Num(r.Y[i])})
 	}
-	if len(xm) < minUnits {
-		c.Note = "needs at least 3 units with data"
-		return c
-	}
-	rho := Spearman(xm, ym)
-	c.Rho = Num(rho)
-	if math.IsNaN(rho) {
-		c.Note = "undefined: one variable is constant across units"
-		return c
-	}
-	rng := streamRNG(cfg.Seed, name)
-	if cfg.Bootstrap > 0 && seedsWithData(y) < 2 {
-		c.Note = "no bootstrap interval: needs at least 2 seeds with data"
-	} else if cfg.Bootstrap > 0 {
-		bs := Bootstrap(rng, c.Seeds, cfg.Bootstrap, func(idx []int) float64 {
-			bx, by, _ := pairs(x, y, idx)
-			if len(bx) != len(xm) {
-				return math.NaN()
-			}
-			return Spearman(bx, by)
-		})
-		lo, hi := PercentileCI(bs, Level)
-		c.CI, c.Resamples = [2]Num{Num(lo), Num(hi)}, len(bs)
-	}
-	pr := PermutationSpearman(rng, xm, ym, cfg.Permutations)
-	c.P, c.PMin, c.PExact = Num(pr.P), Num(pr.PMin), pr.Exact
 	return c
 }
 
-// seedsWithData counts the seeds (columns) with at least one value.
-func seedsWithData(g Grid) int {
-	var n int
-	for j := range firstRow(g) {
-		for u := range g.V {
-			if !math.IsNaN(g.V[u][j]) {
-				n++
-				break
-			}
-		}
-	}
-	return n
-}
-
-func firstRow(g Grid) []float64 {
-	if len(g.V) == 0 {
-		return nil
-	}
-	return g.V[0]
+// diffOf converts a stats.Diff.
+func diffOf(d stats.Diff) Diff {
+	return Diff{Mean: Num(d.Mean), CI: [2]Num{Num(d.Lo), Num(d.Hi)}, P: Num(d.Test.P), PMin: Num(d.Test.PMin),
+		N: d.N, Resamples: d.Resamples}
 }
 
 // sizeDiff is the mean over seeds of one size's paired differences d (NaN
-// where a pair is missing) with its percentile bootstrap CI over seeds.
-func sizeDiff(cfg config.Report, name string, d []float64, k int) Diff {
-	out := Diff{Mean: Num(meanOf(d)), CI: [2]Num{Num(math.NaN()), Num(math.NaN())}, N: aggregate(d).N,
-		P: Num(math.NaN()), PMin: Num(math.NaN())}
-	if out.N < 2 || cfg.Bootstrap == 0 {
-		return out // no interval from fewer than 2 seeds
-	}
-	bs := Bootstrap(streamRNG(cfg.Seed, name), k, cfg.Bootstrap, func(idx []int) float64 {
-		var s float64
-		var n int
-		for _, j := range idx {
-			if !math.IsNaN(d[j]) {
-				s += d[j]
-				n++
-			}
-		}
-		if n == 0 {
-			return math.NaN()
-		}
-		return s / float64(n)
-	})
-	lo, hi := PercentileCI(bs, Level)
-	out.CI, out.Resamples = [2]Num{Num(lo), Num(hi)}, len(bs)
-	return out
+// where a pair is missing) with its percentile bootstrap CI over seeds
+// (stats.MeanCI).
+func sizeDiff(cfg config.Report, name string, d []float64) Diff {
+	return diffOf(stats.MeanCI(streamRNG(cfg.Seed, name), d, resampling(cfg.Bootstrap, cfg.Permutations)))
 }
 
 // overallDiff is the mean over units of the per-unit mean paired differences
 // d[unit][seed], with a bootstrap CI (seeds resampled jointly across units)
-// and a sign-flip p-value on the per-seed averages over units.
-func overallDiff(cfg config.Report, name string, d [][]float64, k int) Diff {
-	g := Grid{V: d}
-	stat := func(idx []int) float64 {
-		m := g.Means(idx)
-		for _, v := range m {
-			if math.IsNaN(v) {
-				return math.NaN() // a unit lost all its pairs in this resample
-			}
-		}
-		return meanOf(m)
-	}
-	perSeed := make([]float64, k)
-	n := 0
-	for j := range perSeed {
-		col := make([]float64, len(d))
-		for u := range d {
-			col[u] = d[u][j]
-		}
-		perSeed[j] = meanOf(col)
-		if !math.IsNaN(perSeed[j]) {
-			n++
-		}
-	}
-	out := Diff{Mean: Num(meanOf(g.Means(nil))), CI: [2]Num{Num(math.NaN()), Num(math.NaN())}, N: n,
-		P: Num(math.NaN()), PMin: Num(math.NaN())}
-	if n == 0 {
-		return out
-	}
-	rng := streamRNG(cfg.Seed, name)
-	if cfg.Bootstrap > 0 && n >= 2 {
-		bs := Bootstrap(rng, k, cfg.Bootstrap, stat)
-		lo, hi := PercentileCI(bs, Level)
-		out.CI, out.Resamples = [2]Num{Num(lo), Num(hi)}, len(bs)
-	}
-	pr := SignFlipTest(rng, perSeed, cfg.Permutations)
-	out.P, out.PMin = Num(pr.P), Num(pr.PMin)
-	return out
+// and a sign-flip p-value on the per-seed averages over units (stats.JointMean).
+func overallDiff(cfg config.Report, name string, d stats.Grid) Diff {
+	return diffOf(stats.JointMean(streamRNG(cfg.Seed, name), d, resampling(cfg.Bootstrap, cfg.Permutations)))
 }
 
 // rhoDiff is ρ(params, calibrated accuracy) − ρ(params, raw accuracy) with a
-// joint bootstrap CI: does calibrating the teacher change the size trend?
+// joint bootstrap CI (stats.JointSpearmanDiff): does calibrating the teacher
+// change the size trend?
 func rhoDiff(cfg config.Report, name string, params, raw, cal Grid) *Diff {
-	diff := func(idx []int) float64 {
-		xr, yr, _ := pairs(params, raw, idx)
-		xc, yc, _ := pairs(params, cal, idx)
-		if len(xr) < minUnits || len(xc) < minUnits {
-			return math.NaN()
-		}
-		return Spearman(xc, yc) - Spearman(xr, yr)
-	}
-	xr, _, _ := pairs(params, raw, nil)
-	xc, _, _ := pairs(params, cal, nil)
-	k := len(firstRow(params))
-	out := &Diff{Mean: Num(diff(nil)), CI: [2]Num{Num(math.NaN()), Num(math.NaN())}, N: k,
-		P: Num(math.NaN()), PMin: Num(math.NaN())}
-	if math.IsNaN(float64(out.Mean)) || cfg.Bootstrap == 0 || seedsWithData(raw) < 2 || seedsWithData(cal) < 2 {
-		return out
-	}
-	bs := Bootstrap(streamRNG(cfg.Seed, name), k, cfg.Bootstrap, func(idx []int) float64 {
-		bxr, _, _ := pairs(params, raw, idx)
-		bxc, _, _ := pairs(params, cal, idx)
-		if len(bxr) != len(xr) || len(bxc) != len(xc) {
-			return math.NaN()
-		}
-		return diff(idx)
-	})
-	lo, hi := PercentileCI(bs, Level)
-	out.CI, out.Resamples = [2]Num{Num(lo), Num(hi)}, len(bs)
-	return out
+	d := diffOf(stats.JointSpearmanDiff(streamRNG(cfg.Seed, name), params.V, raw.V, cal.V, resampling(cfg.Bootstrap, cfg.Permutations)))
+	return &d
 }
 
 // effectiveTemperature correlates student accuracy with the effective KD

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/stats"
 )
 
 // Alpha is the significance level the conclusion uses for p-values.
@@ -54,6 +55,48 @@ func grade(est Num, c [2]Num, p Num) Evidence {
 	}
 }
 
+// count renders "1 seed", "3 seeds"; units is the plural ("seeds", "sizes").
+func count(n int, units string) string {
+	if n == 1 {
+		return "1 " + strings.TrimSuffix(units, "s")
+	}
+	return fmt.Sprintf("%d %s", n, units)
+}
+
+// ciShort says in a few words why a statistic over seeds (replicates)
+// with data has no bootstrap interval, given report.bootstrap.
+func ciShort(seeds, bootstrap int) string {
+	switch {
+	case bootstrap == 0:
+		return "not computed (report.bootstrap = 0)"
+	case seeds < 2:
+		return "not estimable with n = " + count(seeds, "seeds")
+	}
+	return "not estimable (fewer than 2 seeds with data in every unit)"
+}
+
+// ciMissing says why a statistic has no bootstrap interval, as a clause:
+// "its 95% interval is not estimable with n = 1 seed: …".
+func ciMissing(seeds, bootstrap int) string {
+	s := fmt.Sprintf("its %d%% interval is %s", int(Level*100), ciShort(seeds, bootstrap))
+	switch {
+	case bootstrap == 0:
+		return s + ", which turns the bootstrap off"
+	case seeds < 2:
+		return s + ": the bootstrap resamples seeds, and a single seed has no seed-to-seed variation"
+	}
+	return s
+}
+
+// noRho says why ρ over n units is missing.
+func noRho(c *Corr, units string) string {
+	if c.N < stats.MinUnits {
+		return fmt.Sprintf("ρ is not estimable with n = %s: a rank correlation needs at least %d (with 2, ρ is ±1 whatever the data)",
+			count(c.N, units), stats.MinUnits)
+	}
+	return fmt.Sprintf("ρ is undefined over the %s: %s", count(c.N, units), strings.TrimPrefix(c.Note, "undefined: "))
+}
+
 // trend describes the sign of ρ in words.
 func trend(rho float64) string {
 	switch {
@@ -79,7 +122,7 @@ func corrNumbers(c *Corr, units string) string {
 		}
 		fmt.Fprintf(&b, ", %s p = %s", kind, pval(c.P))
 	}
-	fmt.Fprintf(&b, "; %d %s × %d seeds", c.N, units, c.Seeds)
+	fmt.Fprintf(&b, "; %d %s × %s", c.N, units, count(c.Seeds, "seeds"))
 	return b.String()
 }
 
@@ -92,19 +135,36 @@ func designLimit(c *Corr, units string) string {
 		c.N, units, pval(c.PMin), Alpha, units)
 }
 
-// corrSentence states one correlation and what it supports.
-func corrSentence(subject, xname string, c *Corr, units, effect string) (string, Evidence) {
+// corrSentence states one correlation and what it supports; bootstrap is
+// report.bootstrap (to say why an interval is missing).
+func corrSentence(subject, xname string, c *Corr, units, effect string, bootstrap int) (string, Evidence) {
 	if c == nil {
 		return "", Unavailable
 	}
 	if isNaN(c.Rho) {
-		return fmt.Sprintf("%s: ρ cannot be computed (%s; %d %s with data).", subject, c.Note, c.N, units), Unavailable
+		return fmt.Sprintf("%s: %s.", subject, noRho(c, units)), Unavailable
 	}
 	ev := grade(c.Rho, c.CI, c.P)
 	s := fmt.Sprintf("%s: student accuracy %s %s (%s).", subject, trend(float64(c.Rho)), xname, corrNumbers(c, units))
 	dir := "positive"
 	if c.Rho < 0 {
 		dir = "negative"
+	}
+	if known, _ := ciExcludesZero(c.CI); !known {
+		s += " " + upper(ciMissing(c.Seeds, bootstrap)) + "."
+		switch {
+		case isNaN(c.P):
+			s += " There is no permutation test either (report.permutations = 0): the claim cannot be judged."
+		case ev == Supported:
+			s += fmt.Sprintf(" The permutation test rejects “no association” (p = %s < %.2f): on that test alone, the data support a %s %s.",
+				pval(c.P), Alpha, dir, effect)
+		case float64(c.PMin) >= Alpha:
+			s += fmt.Sprintf(" Nor can the permutation test reach p < %.2f in this design: the claim cannot be judged.", Alpha)
+		default:
+			s += fmt.Sprintf(" The permutation test does not reject “no association” (p = %s): inconclusive — the data do not support a %s at this scale.",
+				pval(c.P), effect)
+		}
+		return s + designLimit(c, units), ev
 	}
 	switch ev {
 	case Supported:
@@ -118,17 +178,21 @@ func corrSentence(subject, xname string, c *Corr, units, effect string) (string,
 	return s + designLimit(c, units), ev
 }
 
-// diffSentence states a mean paired accuracy difference.
-func diffSentence(lead string, d *Diff, effect string) (string, Evidence) {
+// diffSentence states a mean paired accuracy difference; bootstrap is
+// report.bootstrap (to say why an interval is missing).
+func diffSentence(lead string, d *Diff, effect string, bootstrap int) (string, Evidence) {
 	if d == nil || isNaN(d.Mean) {
 		return "", Unavailable
 	}
 	ev := grade(d.Mean, d.CI, d.P)
+	if known, _ := ciExcludesZero(d.CI); !known {
+		return diffWithoutCI(lead, d, effect, bootstrap, ev), ev
+	}
 	s := fmt.Sprintf("%s %s pp on average over teacher sizes (%d%% CI %s pp", lead, signed(100*float64(d.Mean), 2), int(Level*100), ci(d.CI, 100, 2))
 	if !isNaN(d.P) {
 		s += ", paired sign-flip p = " + pval(d.P)
 	}
-	s += fmt.Sprintf("; %d seeds).", d.N)
+	s += fmt.Sprintf("; %s).", count(d.N, "seeds"))
 	switch ev {
 	case Supported:
 		s += " The interval excludes 0 and p < 0.05: " + effect + "."
@@ -138,9 +202,37 @@ func diffSentence(lead string, d *Diff, effect string) (string, Evidence) {
 		s += " The interval includes 0: no measurable difference."
 	}
 	if !isNaN(d.PMin) && float64(d.PMin) >= Alpha {
-		s += fmt.Sprintf(" (With %d seeds the smallest attainable sign-flip p is %s.)", d.N, pval(d.PMin))
+		s += fmt.Sprintf(" (With %s the smallest attainable sign-flip p is %s.)", count(d.N, "seeds"), pval(d.PMin))
 	}
 	return s, ev
+}
+
+// diffWithoutCI states a paired difference that has no interval: why, and
+// what the sign-flip test (if any) can say without one. It never calls the
+// difference measurable or absent on the strength of an interval it lacks.
+func diffWithoutCI(lead string, d *Diff, effect string, bootstrap int, ev Evidence) string {
+	s := fmt.Sprintf("%s %s pp on average over teacher sizes (%s); %s.", lead, signed(100*float64(d.Mean), 2),
+		count(d.N, "seeds"), ciMissing(d.N, bootstrap))
+	switch {
+	case isNaN(d.P):
+		s += " There is no sign-flip test either (report.permutations = 0): whether the difference is real cannot be judged."
+	case ev == Supported:
+		s += fmt.Sprintf(" The paired sign-flip test rejects a zero difference (p = %s): on that test alone, %s.", pval(d.P), effect)
+	case float64(d.PMin) >= Alpha:
+		s += fmt.Sprintf(" The paired sign-flip test cannot reach p < %.2f with %s either (smallest attainable p = %s): whether the difference is real cannot be judged; add seeds.",
+			Alpha, count(d.N, "seeds"), pval(d.PMin))
+	default:
+		s += fmt.Sprintf(" The paired sign-flip test does not reject a zero difference (p = %s): inconclusive.", pval(d.P))
+	}
+	return s
+}
+
+// upper capitalises the first letter of s.
+func upper(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // SettingConclusion is the generated text about one KD setting and the
@@ -151,57 +243,97 @@ type SettingConclusion struct {
 	SizeClaim map[string]Evidence // arm → grade of "student accuracy depends on teacher size"
 	SizeSign  map[string]float64  // arm → ρ
 	RhoDiff   Evidence            // does calibration change the size trend?
+	RhoDiffCI bool                // Δρ has an interval
+	RhoDiffNo string              // why Δρ, or its interval, is missing
 	CalEffect Evidence            // does calibration change student accuracy?
 	CalDiff   *Diff               // calibrated − raw accuracy, mean over sizes
+	CalNoCI   string              // why CalDiff has no interval ("" when it has one)
 }
 
 // conclude generates the conclusion of one setting from its numbers.
 func (a *Analysis) conclude(r *SettingResult) SettingConclusion {
 	sc := SettingConclusion{Name: r.Name, SizeClaim: map[string]Evidence{}, SizeSign: map[string]float64{}}
+	boot := a.Study.Cfg.Report.Bootstrap
 	add := func(s string) {
 		if s != "" {
 			sc.Lines = append(sc.Lines, s)
 		}
 	}
 	for _, arm := range a.Study.KDArms {
-		s, ev := corrSentence("**"+armTitle(arm, a.CalMethod)+"**", "teacher size (parameters)", r.SizeVsAcc[arm], "sizes", "size effect")
+		s, ev := corrSentence("**"+armTitle(arm, a.CalMethod)+"**", "teacher size (parameters)", r.SizeVsAcc[arm], "sizes", "size effect", boot)
 		add(s)
 		sc.SizeClaim[arm] = ev
 		sc.SizeSign[arm] = float64(r.SizeVsAcc[arm].Rho)
 	}
-	if r.RhoDiff != nil && !isNaN(r.RhoDiff.Mean) {
-		ev := grade(r.RhoDiff.Mean, r.RhoDiff.CI, Num(math.NaN()))
-		sc.RhoDiff = ev
-		s := fmt.Sprintf("Calibration changes the size trend by Δρ = ρ(calibrated) − ρ(raw) = %s (%d%% CI %s).",
-			signed(float64(r.RhoDiff.Mean), 2), int(Level*100), ci(r.RhoDiff.CI, 1, 2))
-		if ev == Supported {
-			s += " The interval excludes 0: calibrating the teacher changes how student accuracy depends on teacher size."
-		} else {
-			s += " The interval includes 0: no measurable change of the size trend."
-		}
-		add(s)
-	}
+	add(a.rhoDiffSentence(r, &sc))
 	s, ev := diffSentence("Calibrating the teacher changes student accuracy by", r.CalMinusRawAll,
-		map[bool]string{true: "calibrated-KD students are more accurate", false: "calibrated-KD students are less accurate"}[r.CalMinusRawAll != nil && r.CalMinusRawAll.Mean > 0])
+		map[bool]string{true: "calibrated-KD students are more accurate", false: "calibrated-KD students are less accurate"}[r.CalMinusRawAll != nil && r.CalMinusRawAll.Mean > 0], boot)
 	add(s)
 	sc.CalEffect, sc.CalDiff = ev, r.CalMinusRawAll
+	if d := r.CalMinusRawAll; d != nil && !isNaN(d.Mean) {
+		if known, _ := ciExcludesZero(d.CI); !known {
+			sc.CalNoCI = "its interval is " + ciShort(d.N, boot)
+		}
+	}
 	for _, arm := range a.Study.KDArms {
 		d := r.KDMinusScratch[arm]
 		s, _ := diffSentence(armTitle(arm, a.CalMethod)+" students differ from the scratch student by", d,
-			map[bool]string{true: "distillation helps", false: "distillation hurts"}[d != nil && d.Mean > 0])
+			map[bool]string{true: "distillation helps", false: "distillation hurts"}[d != nil && d.Mean > 0], boot)
 		add(s)
 	}
 	var ece []string
 	for _, arm := range a.Study.KDArms {
-		if c := r.ECEVsAcc[arm]; c != nil && !isNaN(c.Rho) {
-			ece = append(ece, fmt.Sprintf("%s ρ = %s (CI %s, p = %s)", armShort(arm), minus(num(c.Rho, 2)), ci(c.CI, 1, 2), pval(c.P)))
+		c := r.ECEVsAcc[arm]
+		if c == nil || isNaN(c.Rho) {
+			continue
 		}
+		interval := "CI " + ci(c.CI, 1, 2)
+		if known, _ := ciExcludesZero(c.CI); !known {
+			interval = "CI " + ciShort(c.Seeds, boot)
+		}
+		ece = append(ece, fmt.Sprintf("%s ρ = %s (%s, p = %s)", armShort(arm), minus(num(c.Rho, 2)), interval, pval(c.P)))
 	}
 	if len(ece) > 0 {
 		add("Student accuracy against the ECE of the teacher it distils from (raw logits for raw KD, calibrated for calibrated KD): " +
 			strings.Join(ece, "; ") + ".")
 	}
 	return sc
+}
+
+// rhoDiffSentence states Δρ = ρ(calibrated) − ρ(raw), or why it, or its
+// interval, is missing, and records its grade in sc; "" without both arms.
+func (a *Analysis) rhoDiffSentence(r *SettingResult, sc *SettingConclusion) string {
+	d := r.RhoDiff
+	if d == nil {
+		return ""
+	}
+	boot := a.Study.Cfg.Report.Bootstrap
+	if isNaN(d.Mean) {
+		n := math.MaxInt
+		for _, arm := range []string{config.ArmRaw, config.ArmCalibrated} {
+			if c := r.SizeVsAcc[arm]; c != nil {
+				n = min(n, c.N)
+			}
+		}
+		sc.RhoDiffNo = "Δρ is undefined (ρ is undefined in one arm)"
+		if n < stats.MinUnits {
+			sc.RhoDiffNo = fmt.Sprintf("Δρ is not estimable with n = %s (ρ needs at least %d)", count(n, "sizes"), stats.MinUnits)
+		}
+		return "Whether calibration changes the size trend: " + sc.RhoDiffNo + "."
+	}
+	ev := grade(d.Mean, d.CI, Num(math.NaN()))
+	sc.RhoDiff = ev
+	s := fmt.Sprintf("Calibration changes the size trend by Δρ = ρ(calibrated) − ρ(raw) = %s", signed(float64(d.Mean), 2))
+	if known, _ := ciExcludesZero(d.CI); !known {
+		sc.RhoDiffNo = "the Δρ interval is " + ciShort(d.N, boot)
+		return s + "; " + ciMissing(d.N, boot) + ". Δρ has no permutation test, so whether the change is real cannot be judged."
+	}
+	sc.RhoDiffCI = true
+	s += fmt.Sprintf(" (%d%% CI %s).", int(Level*100), ci(d.CI, 1, 2))
+	if ev == Supported {
+		return s + " The interval excludes 0: calibrating the teacher changes how student accuracy depends on teacher size."
+	}
+	return s + " The interval includes 0: no measurable change of the size trend."
 }
 
 // Conclusion is the generated answer to the study's question.
@@ -222,13 +354,17 @@ func (a *Analysis) Conclude() Conclusion {
 	c.Headline = a.headline(c.Settings)
 	for _, k := range effTempKeys(a.EffTemp) {
 		subject := "**Effective temperature, " + map[string]string{"pooled": "both KD arms pooled", config.ArmRaw: "raw KD", config.ArmCalibrated: "calibrated KD"}[k] + "**"
-		s, _ := corrSentence(subject, "the effective KD temperature τ·T", a.EffTemp[k], "cells", "temperature effect")
+		s, _ := corrSentence(subject, "the effective KD temperature τ·T", a.EffTemp[k], "cells", "temperature effect", a.Study.Cfg.Report.Bootstrap)
 		if s != "" {
 			c.EffTemp = append(c.EffTemp, s)
 		}
 	}
 	if len(a.Settings) > 1 {
 		c.Caveats = append(c.Caveats, fmt.Sprintf("%d KD settings are tested separately; the p-values are not corrected for multiple comparisons.", len(a.Settings)))
+	}
+	if k := len(a.Study.Sizes); k < stats.MinUnits {
+		c.Caveats = append(c.Caveats, fmt.Sprintf("With %s no correlation with teacher size is estimable (ρ needs at least %d); only the paired differences are; add sizes.",
+			count(k, "teacher sizes"), stats.MinUnits))
 	}
 	switch k := len(a.Study.Seeds); {
 	case k == 1:
@@ -265,7 +401,7 @@ func (a *Analysis) headline(scs []SettingConclusion) string {
 				avail++
 			}
 		}
-		parts = append(parts, armVerdict(armTitle(arm, a.CalMethod), len(scs), avail, sup, neg, weak))
+		parts = append(parts, armVerdict(armTitle(arm, a.CalMethod), len(scs), avail, sup, neg, weak, len(a.Study.Sizes)))
 	}
 	q1 := "Does a bigger teacher make a better student? " + strings.Join(parts, " ")
 	if len(a.Study.KDArms) < 2 {
@@ -275,50 +411,87 @@ func (a *Analysis) headline(scs []SettingConclusion) string {
 }
 
 // calVerdict answers "does calibrating the teacher change the answer?" from
-// Δρ (the size trend) and the calibrated − raw accuracy difference.
+// Δρ (the size trend) and the calibrated − raw accuracy difference, saying
+// where either has no interval and why.
 func calVerdict(scs []SettingConclusion) string {
 	n := len(scs)
-	var avail, changed int
+	var changed, unchanged int
+	var missing []string // per setting without a Δρ interval: why
 	grades := map[Evidence]int{}
+	var noCI []string // per setting whose accuracy difference has no interval: why
 	for _, sc := range scs {
-		if sc.RhoDiff != Unavailable {
-			avail++
-		}
-		if sc.RhoDiff == Supported {
+		switch {
+		case !sc.RhoDiffCI:
+			missing = append(missing, sc.RhoDiffNo)
+		case sc.RhoDiff == Supported:
 			changed++
+		default:
+			unchanged++
+		}
+		if sc.CalNoCI != "" && sc.CalEffect != Supported {
+			noCI = append(noCI, sc.CalNoCI)
+			continue
 		}
 		grades[sc.CalEffect]++
 	}
-	if avail == 0 && grades[Unavailable] == n {
+	if len(missing) == n && grades[Unavailable] == n {
 		return "Cannot be judged yet: too few finished students in both arms."
 	}
 	var out string
 	switch {
-	case changed == 0:
-		out = "It does not measurably change the size trend (the Δρ interval includes 0" + of(n) + ")."
-	default:
+	case changed > 0:
 		out = fmt.Sprintf("It changes the size trend (the Δρ interval excludes 0) in %d of %d settings.", changed, n)
+	case unchanged == n:
+		out = "It does not measurably change the size trend (the Δρ interval includes 0" + of(n) + ")."
+	case unchanged > 0:
+		out = fmt.Sprintf("It does not measurably change the size trend where Δρ has an interval (it includes 0 in %d of %d settings).", unchanged, n)
+	default:
+		return "Whether it changes the size trend cannot be judged: " + reasons(missing, n) + "." + calEffectVerdict(scs, grades, noCI)
 	}
-	if n == 1 {
+	if len(missing) > 0 {
+		out += " " + upper(reasons(missing, n)) + "."
+	}
+	return out + calEffectVerdict(scs, grades, noCI)
+}
+
+// reasons joins the distinct reasons of k of n settings: "Δρ is not
+// estimable with n = 2 sizes (…)", with " in k of n settings" when k < n.
+func reasons(why []string, n int) string {
+	var uniq []string
+	for _, w := range why {
+		if !contains(uniq, w) {
+			uniq = append(uniq, w)
+		}
+	}
+	s := strings.Join(uniq, "; ")
+	if len(why) < n {
+		s += fmt.Sprintf(" in %d of %d settings", len(why), n)
+	}
+	return s
+}
+
+// calEffectVerdict is the calibrated − raw accuracy part of calVerdict.
+func calEffectVerdict(scs []SettingConclusion, grades map[Evidence]int, noCI []string) string {
+	if len(scs) == 1 {
 		d := scs[0].CalDiff
 		if d == nil || isNaN(d.Mean) {
-			return out
+			return ""
 		}
 		more := "more"
 		if d.Mean < 0 {
 			more = "less"
 		}
 		pp := signed(100*float64(d.Mean), 2) + " pp"
-		switch scs[0].CalEffect {
-		case Supported:
-			out += fmt.Sprintf(" Calibrated-KD students are %s accurate than raw-KD students (%s, supported).", more, pp)
-		case Weak:
-			out += fmt.Sprintf(" Calibrated-KD students are %s accurate than raw-KD students (%s; the %d%% interval excludes 0), but the sign-flip test cannot confirm it (p = %s).",
+		switch {
+		case scs[0].CalEffect == Supported:
+			return fmt.Sprintf(" Calibrated-KD students are %s accurate than raw-KD students (%s, supported).", more, pp)
+		case len(noCI) > 0:
+			return fmt.Sprintf(" Whether student accuracy differs between the arms (%s) cannot be judged: %s.", pp, noCI[0])
+		case scs[0].CalEffect == Weak:
+			return fmt.Sprintf(" Calibrated-KD students are %s accurate than raw-KD students (%s; the %d%% interval excludes 0), but the sign-flip test cannot confirm it (p = %s).",
 				more, pp, int(Level*100), pval(d.P))
-		default:
-			out += fmt.Sprintf(" Student accuracy does not measurably differ between the arms (%s, interval includes 0).", pp)
 		}
-		return out
+		return fmt.Sprintf(" Student accuracy does not measurably differ between the arms (%s, interval includes 0).", pp)
 	}
 	var parts []string
 	for _, g := range []struct {
@@ -330,7 +503,12 @@ func calVerdict(scs []SettingConclusion) string {
 			parts = append(parts, fmt.Sprintf("%s in %d", g.what, k))
 		}
 	}
-	return out + fmt.Sprintf(" Student accuracy, calibrated − raw: %s of %d settings.", strings.Join(parts, "; "), n)
+	why := ""
+	if len(noCI) > 0 {
+		parts = append(parts, fmt.Sprintf("cannot be judged in %d", len(noCI)))
+		why = " (" + reasons(noCI, len(noCI)) + ")"
+	}
+	return fmt.Sprintf(" Student accuracy, calibrated − raw: %s of %d settings%s.", strings.Join(parts, "; "), len(scs), why)
 }
 
 func of(n int) string {
@@ -341,8 +519,13 @@ func of(n int) string {
 }
 
 // armVerdict summarises one arm's size claim over n settings: avail
-// computable, sup supported positive, neg supported negative, weak trends.
-func armVerdict(arm string, n, avail, sup, neg, weak int) string {
+// computable, sup supported positive, neg supported negative, weak trends,
+// of a study with the given number of teacher sizes.
+func armVerdict(arm string, n, avail, sup, neg, weak, sizes int) string {
+	if avail == 0 && sizes < stats.MinUnits {
+		return fmt.Sprintf("%s: cannot be judged — ρ is not estimable with n = %s (a rank correlation needs at least %d); add sizes.",
+			arm, count(sizes, "sizes"), stats.MinUnits)
+	}
 	if avail == 0 {
 		return arm + ": cannot be judged yet (too few finished students)."
 	}

