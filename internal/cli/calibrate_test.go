@@ -450,9 +450,9 @@ func TestCalibrateExperimentErrors(t *testing.T) {
 	}
 }
 
-// `kdcal step` (used by `kdcal run`) runs a calibration step through the
-// step registry.
-func TestCalibrationStepRegistered(t *testing.T) {
+// `kdcal step` (what `kdcal run` and the stage commands start per step)
+// runs a calibration step through the pipeline that main wires in.
+func TestStepRunsCalibration(t *testing.T) {
 	exp := t.TempDir()
 	fakeTeacher(t, exp, "tiny", 1, 2, "")
 	key := runstore.CalibrationKey("temp", "tiny", 1)

@@ -26,9 +26,9 @@ func NewCmdData(g *Globals) *cobra.Command {
 
 func newCmdDataFetch(g *Globals) *cobra.Command {
 	var datasets []string
-	sources, fetchable := "", []string{"mnist", "fashion-mnist"}
+	sources, fetchable := "", "datasets to fetch"
 	if cat, err := g.catalog(); err == nil {
-		sources, fetchable = " "+cat.DatasetSources(), cat.Fetchable()
+		sources, fetchable = " "+cat.DatasetSources(), "datasets to fetch: "+strings.Join(cat.Fetchable(), ", ")
 	}
 	cmd := &cobra.Command{
 		Use:   "fetch",
@@ -63,7 +63,7 @@ Every file is checked against its known SHA-256. Default: the configured dataset
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&datasets, "dataset", nil, "datasets to fetch: "+strings.Join(fetchable, ", ")+" or all (default: data.dataset)")
+	cmd.Flags().StringSliceVar(&datasets, "dataset", nil, fetchable+" or all (default: data.dataset)")
 	return cmd
 }
 

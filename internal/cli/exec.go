@@ -50,6 +50,49 @@ func workers(cfg *config.Config) int {
 	return cfg.Run.Workers
 }
 
+// chosen is the executor of a run, and what to undo after it.
+type chosen struct {
+	executor.Executor
+	release func()
+}
+
+// newExecutor returns the executor of run.executor for a run of steps
+// (todo of them to run) and prints the run's first line:
+//
+//	slurm       one job array per stage (Slurm schedules; Ctrl-C waits for the scancel)
+//	local       one `kdcal step` process per step, run.workers at once (0: one per core)
+//	in process  local with inProcess and one worker or one step to run
+//
+// A new executor is one more case here (and its name in config.Executors).
+func (g *Globals) newExecutor(ctx context.Context, env *pipeline.Env, args []string, prefix string, steps, todo int, inProcess bool) (chosen, error) {
+	none := func() {}
+	switch env.Cfg.Run.Executor {
+	case "slurm":
+		ex, err := newSlurm(g, env, args, prefix)
+		if err != nil {
+			return chosen{}, err
+		}
+		fmt.Fprintf(g.Err, "%s: %s in %s on Slurm\n", prefix, stepCount(steps), env.Store.Root)
+		// On Ctrl-C, Wait scancels the jobs: the stop watchdog waits for
+		// that (the jobs would otherwise run on without anyone waiting).
+		return chosen{ex, holdOnCancel(ctx)}, nil
+	}
+	n := workers(env.Cfg)
+	if inProcess && min(n, todo) <= 1 {
+		fmt.Fprintf(g.Err, "%s: %s in %s, in this process\n", prefix, stepCount(steps), env.Store.Root)
+		return chosen{newInProcess(g, env), none}, nil
+	}
+	if inProcess {
+		n = min(n, todo)
+	}
+	ex, err := newLocal(g, env, n, args)
+	if err != nil {
+		return chosen{}, err
+	}
+	fmt.Fprintf(g.Err, "%s: %s in %s, %d workers, logs in %s\n", prefix, stepCount(steps), env.Store.Root, n, ex.Sub.LogDir)
+	return chosen{ex, none}, nil
+}
+
 // newLocal returns the local executor: one `kdcal step` process per step,
 // each attempt logging to <experiment>/logs/.
 func newLocal(g *Globals, env *pipeline.Env, n int, args []string) (*local.Executor, error) {
@@ -210,28 +253,14 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 	if err != nil {
 		return err
 	}
+	env.Force = r.force // for the steps run in this process
+	ex, err := g.newExecutor(ctx, env, args, prefix, len(run), todo, true)
+	if err != nil {
+		return err
+	}
+	defer ex.release()
 	opts := executor.Options{Done: isDone, Progress: g.Err, Terminal: isTerminal(g.Err),
 		StepProgress: func(s plan.Step) (float64, string, bool) { return pipeline.ReadProgress(env.Store, s) }}
-	var ex executor.Executor
-	n := min(workers(env.Cfg), todo)
-	switch {
-	case env.Cfg.Run.Executor == "slurm":
-		if ex, err = newSlurm(g, env, args, prefix); err != nil {
-			return err
-		}
-		defer holdOnCancel(ctx)()
-		fmt.Fprintf(g.Err, "%s: %s in %s on Slurm\n", prefix, stepCount(len(run)), env.Store.Root)
-	case n <= 1:
-		ex, env.Force = newInProcess(g, env), r.force
-		fmt.Fprintf(g.Err, "%s: %s in %s, in this process\n", prefix, stepCount(len(run)), env.Store.Root)
-	default:
-		l, err := newLocal(g, env, n, args)
-		if err != nil {
-			return err
-		}
-		ex = l
-		fmt.Fprintf(g.Err, "%s: %s in %s, %d workers, logs in %s\n", prefix, stepCount(len(run)), env.Store.Root, n, l.Sub.LogDir)
-	}
 	res, err := ex.Execute(ctx, run, opts)
 	if err != nil {
 		return errors.Join(append(errs, err)...)

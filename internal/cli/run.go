@@ -113,15 +113,21 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	done := doneOnce(env)
-	if env.Cfg.Run.Executor == "slurm" {
-		return runSlurm(ctx, g, env, steps, args, done)
+	todo := 0
+	for _, s := range steps {
+		if !done(s.Key) {
+			todo++
+		}
 	}
-	n := workers(env.Cfg)
-	ex, err := newLocal(g, env, n, args)
+	if env.Cfg.Run.Executor == "slurm" && todo == 0 {
+		fmt.Fprintf(g.Err, "kdcal run: all %d steps are done\n", len(steps))
+		return nil
+	}
+	ex, err := g.newExecutor(ctx, env, args, "kdcal run", len(steps), todo, false)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Err, "kdcal run: %d steps in %s, %d workers, logs in %s\n", len(steps), env.Store.Root, n, ex.Sub.LogDir)
+	defer ex.release()
 	res, err := ex.Execute(ctx, steps, executor.Options{
 		Done:         done,
 		Progress:     g.Err,

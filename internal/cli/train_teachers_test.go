@@ -180,6 +180,10 @@ for s in ("train", "val"):
 		t.Fatalf("numpy could not read the outputs: %v\n%s", err, out)
 	}
 	t.Logf("numpy: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	if testing.Short() {
+		t.Log("skipping the torch check under -short (about 8 s; `make test-full` and CI run it)")
+		return
+	}
 	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
 		t.Logf("skipping the torch check: %s cannot import torch", python)
 		return
@@ -310,6 +314,10 @@ func TestStageCommandInParallel(t *testing.T) {
 	code, _, stderr = run(t, "", nil, append(two, "-j", "2")...)
 	if code != 0 || strings.Count(stderr, "skip: already done") != 2 {
 		t.Errorf("rerun: exit %d, want two skips:\n%s", code, stderr)
+	}
+	code, _, stderr = run(t, "", nil, append(two, "-j", "2", "--force")...)
+	if code != 0 || !strings.Contains(stderr, "2 done, 0 already done") {
+		t.Errorf("--force: exit %d, want both retrained by their step processes:\n%s", code, stderr)
 	}
 
 	// One worker, in this process: the same bytes.

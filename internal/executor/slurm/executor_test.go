@@ -12,6 +12,7 @@ import (
 	"github.com/kdcal/kdcal/internal/executor"
 	"github.com/kdcal/kdcal/internal/executor/executortest"
 	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // TestMain lets the test binary run a step of the conformance suite as an
@@ -39,6 +40,7 @@ func testExecutor(h *executortest.Harness) *Executor {
 // (StageBarrier), and Slurm, not kdcal, picks which ready task starts.
 func TestConformance(t *testing.T) {
 	requireCluster(t)
+	testutil.Slow(t, "about 13 s: the executor suite on the local Slurm cluster")
 	executortest.Suite{
 		New:          func(t *testing.T, h *executortest.Harness, _ int) executor.Executor { return testExecutor(h) },
 		TempDir:      testDir,
