@@ -1,0 +1,225 @@
+//go:build !purego
+
+package gemm
+
+import (
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+const kernelName = "avx2-fma-6x16"
+
+// haveKernel: AVX2 and FMA, with the OS saving the YMM state (x/sys/cpu
+// checks OSXSAVE/XCR0 before it sets HasAVX2).
+var haveKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// Register block of the micro-kernel and cache blocks of the driver (see
+// the package documentation).
+const (
+	mr = 6  // rows of the C tile: 6 broadcasts of A per k step
+	nr = 16 // columns of the C tile: two YMM registers of B
+)
+
+// Cache blocks, variables so that tests can shrink them to reach every
+// block boundary with small matrices.
+var (
+	kc = 256  // depth: an A micro-panel (6·kc) and a B micro-panel (16·kc) fill half of L1d
+	mc = 144  // rows of the packed A block, mc·kc·4 B = 144 KiB of L2
+	nc = 2048 // columns of the packed B block, kc·nc·4 B = 2 MiB of L3
+)
+
+// kernel6x16 computes the 6×16 tile C = alpha·Aₚ·Bₚ + beta·C from a packed A
+// micro-panel a (k columns of 6) and a packed B micro-panel b (k rows of
+// 16), k ≥ 1. C is not read when beta = ±0. Defined in kernel_amd64.s.
+//
+//go:noescape
+func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// packA6 sets d[6p+r] = rows[r][p] for p < k, r < 6.
+//
+//go:noescape
+func packA6(d *float32, rows *[6]*float32, k int)
+
+// packB16 sets d[16p+j] = rows[j][p] for p < k, j < 16.
+//
+//go:noescape
+func packB16(d *float32, rows *[16]*float32, k int)
+
+// fmaLoop runs n iterations of 12 independent 8-wide FMAs (192 flops).
+//
+//go:noescape
+func fmaLoop(n int)
+
+// workspace holds the packed panels of one call, 64-byte aligned.
+type workspace struct {
+	a, b []float32
+	tile [mr * nr]float32
+}
+
+var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+
+// aligned returns a slice of n floats of buf (grown as needed) that starts
+// on a 64-byte boundary.
+func aligned(buf *[]float32, n int) []float32 {
+	const pad = 16 // floats in 64 bytes
+	if cap(*buf) < n+pad {
+		*buf = make([]float32, n+pad)
+	}
+	s := (*buf)[:cap(*buf)]
+	off := int(uintptr(unsafe.Pointer(&s[0]))&63) / 4
+	if off != 0 {
+		off = pad - off
+	}
+	return s[off : off+n]
+}
+
+// split divides total into the fewest blocks of at most blk, of nearly
+// equal sizes rounded up to a multiple of unit, and returns the block size.
+// Equal blocks avoid a short last block (k = 784 with kc = 256 runs
+// 4 × 196 instead of 3 × 256 + 16).
+func split(total, blk, unit int) int {
+	nb := (total + blk - 1) / blk
+	size := (total + nb - 1) / nb
+	return (size + unit - 1) / unit * unit
+}
+
+// sgemmBlocked computes C = alpha·op(A)·op(B) + beta·C for valid arguments
+// with m, n, k ≥ 1 and alpha ≠ 0 (the loop nest of the package doc).
+func sgemmBlocked(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ws := workspaces.Get().(*workspace)
+	defer workspaces.Put(ws)
+	kb0 := split(k, kc, 1)
+	nb0 := split(n, nc, nr)
+	mb0 := split(m, mc, mr)
+	pb := aligned(&ws.b, kb0*min(nb0, (n+nr-1)/nr*nr))
+	pa := aligned(&ws.a, kb0*min(mb0, (m+mr-1)/mr*mr))
+	for jc := 0; jc < n; jc += nb0 {
+		nb := min(nb0, n-jc)
+		for pc := 0; pc < k; pc += kb0 {
+			kb := min(kb0, k-pc)
+			bet := beta
+			if pc > 0 {
+				bet = 1 // later depth blocks accumulate
+			}
+			packB(pb, bT, b, ldb, pc, jc, kb, nb)
+			for ic := 0; ic < m; ic += mb0 {
+				mb := min(mb0, m-ic)
+				packA(pa, aT, a, lda, ic, pc, mb, kb)
+				macroKernel(ws, mb, nb, kb, alpha, pa, pb, bet, c[ic*ldc+jc:], ldc)
+			}
+		}
+	}
+}
+
+// macroKernel updates the mb×nb block c (row stride ldc) with the packed
+// A block pa and B block pb of depth kb, one 6×16 tile at a time. Tiles
+// cut by the block's edges are computed into ws.tile and merged.
+func macroKernel(ws *workspace, mb, nb, kb int, alpha float32, pa, pb []float32, beta float32, c []float32, ldc int) {
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		bp := &pb[jr*kb]
+		for ir := 0; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			ap := &pa[ir*kb]
+			if mm == mr && nn == nr {
+				kernel6x16(kb, ap, bp, &c[ir*ldc+jr], ldc, alpha, beta)
+				continue
+			}
+			kernel6x16(kb, ap, bp, &ws.tile[0], nr, alpha, 0)
+			mergeTile(&ws.tile, mm, nn, beta, c[ir*ldc+jr:], ldc)
+		}
+	}
+}
+
+// mergeTile sets C[i,j] = t[i,j] + beta·C[i,j] for i < mm, j < nn, without
+// reading C when beta = 0.
+func mergeTile(t *[mr * nr]float32, mm, nn int, beta float32, c []float32, ldc int) {
+	for i := range mm {
+		row := c[i*ldc : i*ldc+nn]
+		src := t[i*nr : i*nr+nn]
+		switch beta {
+		case 0:
+			copy(row, src)
+		case 1:
+			for j, v := range src {
+				row[j] += v
+			}
+		default:
+			for j, v := range src {
+				row[j] = beta*row[j] + v
+			}
+		}
+	}
+}
+
+// packA copies the mb×kb block of op(A) at (i0, p0) into dst as micro-panels
+// of 6 rows: panel q holds dst[q·6·kb + 6p + r] = op(A)[i0+6q+r, p0+p].
+// Rows of the last panel beyond mb repeat or keep earlier values: row r of
+// a tile depends only on row r of A, and the merge drops those rows.
+func packA(dst []float32, aT bool, a []float32, lda, i0, p0, mb, kb int) {
+	for ir := 0; ir < mb; ir += mr {
+		mm := min(mr, mb-ir)
+		d := dst[ir*kb : (ir+mr)*kb]
+		if aT {
+			packATrans(d, a[p0*lda+i0+ir:], lda, kb, mm)
+			continue
+		}
+		var rows [mr]*float32
+		for r := range rows {
+			rows[r] = &a[(i0+ir+min(r, mm-1))*lda+p0]
+		}
+		packA6(&d[0], &rows, kb)
+	}
+}
+
+// packATrans packs mm ≤ 6 columns of A stored transposed (op(A)[i,p] =
+// a[p·lda+i]): each k step is mm contiguous floats.
+func packATrans(d, a []float32, lda, kb, mm int) {
+	d = d[:6*kb]
+	if mm == mr {
+		for p := range kb {
+			*(*[6]float32)(d[6*p:]) = *(*[6]float32)(a[p*lda:])
+		}
+		return
+	}
+	for p := range kb {
+		copy(d[6*p:6*p+mm], a[p*lda:])
+	}
+}
+
+// packB copies the kb×nb block of op(B) at (p0, j0) into dst as
+// micro-panels of 16 columns: panel q holds dst[q·16·kb + 16p + c] =
+// op(B)[p0+p, j0+16q+c]. Columns of the last panel beyond nb repeat or
+// keep earlier values (column c of a tile depends only on column c of B).
+func packB(dst []float32, bT bool, b []float32, ldb, p0, j0, kb, nb int) {
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		d := dst[jr*kb : (jr+nr)*kb]
+		if !bT {
+			packBNoTrans(d, b[p0*ldb+j0+jr:], ldb, kb, nn)
+			continue
+		}
+		var rows [nr]*float32
+		for j := range rows {
+			rows[j] = &b[(j0+jr+min(j, nn-1))*ldb+p0]
+		}
+		packB16(&d[0], &rows, kb)
+	}
+}
+
+// packBNoTrans packs nn ≤ 16 columns of B (row-major, stride ldb): each k
+// step is nn contiguous floats, copied as one array value when nn = 16.
+func packBNoTrans(d, b []float32, ldb, kb, nn int) {
+	d = d[:16*kb]
+	if nn == nr {
+		for p := range kb {
+			*(*[16]float32)(d[16*p:]) = *(*[16]float32)(b[p*ldb:])
+		}
+		return
+	}
+	for p := range kb {
+		copy(d[16*p:16*p+nn], b[p*ldb:p*ldb+nn])
+	}
+}
