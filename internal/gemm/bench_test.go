@@ -56,8 +56,9 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 }
 
 // BenchmarkSgemm reports GFLOP/s (2·m·n·k per call) of each implementation
-// on each shape, one goroutine, operands reused (in cache as in training).
-// Compare with BenchmarkFMAPeak, measured in the same run.
+// on each shape, one goroutine, operands reused (in cache as in training),
+// per wall-clock and per CPU second. Compare with BenchmarkFMAPeak,
+// measured in the same run; run with -cpu 1.
 func BenchmarkSgemm(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
@@ -71,10 +72,11 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 		for _, im := range benchImpls {
 			b.Run(s.name+"/"+im.name, func(b *testing.B) {
+				cpu0 := processCPU()
 				for b.Loop() {
 					im.impl.Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				}
-				b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				reportFlops(b, 2*float64(s.m*s.n*s.k)*float64(b.N), processCPU()-cpu0)
 			})
 		}
 	}
@@ -88,8 +90,18 @@ func BenchmarkFMAPeak(b *testing.B) {
 		b.Skip("no AVX2+FMA on this CPU/build")
 	}
 	var flops float64
+	cpu0 := processCPU()
 	for b.Loop() {
 		flops += gemm.FMAPeak(1 << 20)
 	}
+	reportFlops(b, flops, processCPU()-cpu0)
+}
+
+// reportFlops reports GFLOP/s per wall-clock second and, when the CPU
+// clock is available, per CPU second of the process (cpu-GFLOP/s).
+func reportFlops(b *testing.B, flops, cpuSec float64) {
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpuSec > 0 {
+		b.ReportMetric(flops/cpuSec/1e9, "cpu-GFLOP/s")
+	}
 }

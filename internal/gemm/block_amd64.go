@@ -47,6 +47,18 @@ func packA6(d *float32, rows *[6]*float32, k int)
 //go:noescape
 func packB16(d *float32, rows *[16]*float32, k int)
 
+// packB16N sets d[q·16·kd + 16p + j] = b[p·ldb + 16q + j] for p < k,
+// q < np, j < 16.
+//
+//go:noescape
+func packB16N(d, b *float32, ldb, k, np, kd int)
+
+// packA6T sets d[q·6·kd + 6p + r] = a[p·lda + 6q + r] for p < k, q < np,
+// r < 6.
+//
+//go:noescape
+func packA6T(d, a *float32, lda, k, np, kd int)
+
 // fmaLoop runs n iterations of 12 independent 8-wide FMAs (192 flops).
 //
 //go:noescape
@@ -156,70 +168,60 @@ func mergeTile(t *[mr * nr]float32, mm, nn int, beta float32, c []float32, ldc i
 
 // packA copies the mb×kb block of op(A) at (i0, p0) into dst as micro-panels
 // of 6 rows: panel q holds dst[q·6·kb + 6p + r] = op(A)[i0+6q+r, p0+p].
-// Rows of the last panel beyond mb repeat or keep earlier values: row r of
-// a tile depends only on row r of A, and the merge drops those rows.
+// Rows of the last panel beyond mb hold other finite or stale values: row
+// r of a tile depends only on row r of A, and the merge drops those rows.
 func packA(dst []float32, aT bool, a []float32, lda, i0, p0, mb, kb int) {
+	if aT {
+		packPanelsByRow(dst, a[p0*lda+i0:], lda, kb, mb, mr, packA6T)
+		return
+	}
 	for ir := 0; ir < mb; ir += mr {
 		mm := min(mr, mb-ir)
-		d := dst[ir*kb : (ir+mr)*kb]
-		if aT {
-			packATrans(d, a[p0*lda+i0+ir:], lda, kb, mm)
-			continue
-		}
 		var rows [mr]*float32
 		for r := range rows {
 			rows[r] = &a[(i0+ir+min(r, mm-1))*lda+p0]
 		}
-		packA6(&d[0], &rows, kb)
+		packA6(&dst[ir*kb], &rows, kb)
 	}
 }
 
-// packATrans packs mm ≤ 6 columns of A stored transposed (op(A)[i,p] =
-// a[p·lda+i]): each k step is mm contiguous floats.
-func packATrans(d, a []float32, lda, kb, mm int) {
-	d = d[:6*kb]
-	if mm == mr {
-		for p := range kb {
-			*(*[6]float32)(d[6*p:]) = *(*[6]float32)(a[p*lda:])
-		}
-		return
+// packPanelsByRow packs the kb×w block of a row-major matrix x (stride ldx)
+// into micro-panels of width u (6 or 16): panel q holds dst[q·u·kb + u·p + j]
+// = x[p·ldx + u·q + j]. The assembly routine pack reads whole panels, also
+// the last one when it is cut by w, for the rows where that stays inside x;
+// the rows past that (at most the last few) are copied here.
+func packPanelsByRow(dst, x []float32, ldx, kb, w, u int, pack func(d, x *float32, ldx, k, np, kd int)) {
+	np := (w + u - 1) / u
+	safe := kb
+	if over := (kb-1)*ldx + np*u - len(x); over > 0 {
+		safe = kb - (over+ldx-1)/ldx
 	}
-	for p := range kb {
-		copy(d[6*p:6*p+mm], a[p*lda:])
+	if safe > 0 {
+		pack(&dst[0], &x[0], ldx, safe, np, kb)
+	}
+	for p := max(safe, 0); p < kb; p++ {
+		row := x[p*ldx : p*ldx+w]
+		for q := 0; q < w; q += u {
+			copy(dst[q*kb+u*p:][:min(u, w-q)], row[q:])
+		}
 	}
 }
 
 // packB copies the kb×nb block of op(B) at (p0, j0) into dst as
 // micro-panels of 16 columns: panel q holds dst[q·16·kb + 16p + c] =
-// op(B)[p0+p, j0+16q+c]. Columns of the last panel beyond nb repeat or
-// keep earlier values (column c of a tile depends only on column c of B).
+// op(B)[p0+p, j0+16q+c]. Columns of the last panel beyond nb hold other
+// values (column c of a tile depends only on column c of B).
 func packB(dst []float32, bT bool, b []float32, ldb, p0, j0, kb, nb int) {
+	if !bT {
+		packPanelsByRow(dst, b[p0*ldb+j0:], ldb, kb, nb, nr, packB16N)
+		return
+	}
 	for jr := 0; jr < nb; jr += nr {
 		nn := min(nr, nb-jr)
-		d := dst[jr*kb : (jr+nr)*kb]
-		if !bT {
-			packBNoTrans(d, b[p0*ldb+j0+jr:], ldb, kb, nn)
-			continue
-		}
 		var rows [nr]*float32
 		for j := range rows {
 			rows[j] = &b[(j0+jr+min(j, nn-1))*ldb+p0]
 		}
-		packB16(&d[0], &rows, kb)
-	}
-}
-
-// packBNoTrans packs nn ≤ 16 columns of B (row-major, stride ldb): each k
-// step is nn contiguous floats, copied as one array value when nn = 16.
-func packBNoTrans(d, b []float32, ldb, kb, nn int) {
-	d = d[:16*kb]
-	if nn == nr {
-		for p := range kb {
-			*(*[16]float32)(d[16*p:]) = *(*[16]float32)(b[p*ldb:])
-		}
-		return
-	}
-	for p := range kb {
-		copy(d[16*p:16*p+nn], b[p*ldb:p*ldb+nn])
+		packB16(&dst[jr*kb], &rows, kb)
 	}
 }

@@ -387,3 +387,85 @@ b16row:
 b16done:
 	VZEROUPPER
 	RET
+
+// func packB16N(d, b *float32, ldb, k, np, kd int)
+//
+// d[q·16·kd + 16p + j] = b[p·ldb + 16q + j] for p < k, q < np, j < 16:
+// np 16-column micro-panels of a row-major B, row by row (each row of B is
+// read once, front to back, which the hardware prefetcher follows; panel
+// by panel the 2 KiB stride of a 512-wide B defeats it).
+TEXT ·packB16N(SB), NOSPLIT, $0-48
+	MOVQ d+0(FP), DI
+	MOVQ b+8(FP), SI
+	MOVQ ldb+16(FP), R9
+	MOVQ k+24(FP), CX
+	MOVQ np+32(FP), R8
+	MOVQ kd+40(FP), R10
+	SHLQ $2, R9  // row stride of B in bytes
+	SHLQ $6, R10 // panel stride of d in bytes (16·kd floats)
+	TESTQ CX, CX
+	JEQ   b16ndone
+
+b16nrow:
+	MOVQ SI, AX
+	MOVQ DI, DX
+	MOVQ R8, BX
+
+b16npanel:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    $64, AX
+	ADDQ    R10, DX
+	DECQ    BX
+	JNZ     b16npanel
+
+	ADDQ R9, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  b16nrow
+
+b16ndone:
+	VZEROUPPER
+	RET
+
+// func packA6T(d, a *float32, lda, k, np, kd int)
+//
+// d[q·6·kd + 6p + r] = a[p·lda + 6q + r] for p < k, q < np, r < 6: np
+// 6-row micro-panels of op(A) = Aᵀ (A stored k×m), row of A by row.
+TEXT ·packA6T(SB), NOSPLIT, $0-48
+	MOVQ  d+0(FP), DI
+	MOVQ  a+8(FP), SI
+	MOVQ  lda+16(FP), R9
+	MOVQ  k+24(FP), CX
+	MOVQ  np+32(FP), R8
+	MOVQ  kd+40(FP), R10
+	SHLQ  $2, R9
+	LEAQ  (R10)(R10*2), R10
+	SHLQ  $3, R10 // panel stride of d in bytes (6·kd floats)
+	TESTQ CX, CX
+	JEQ   a6tdone
+
+a6trow:
+	MOVQ SI, AX
+	MOVQ DI, DX
+	MOVQ R8, BX
+
+a6tpanel:
+	VMOVUPS (AX), X0
+	VMOVSD  16(AX), X1
+	VMOVUPS X0, (DX)
+	VMOVSD  X1, 16(DX)
+	ADDQ    $24, AX
+	ADDQ    R10, DX
+	DECQ    BX
+	JNZ     a6tpanel
+
+	ADDQ R9, SI
+	ADDQ $24, DI
+	DECQ CX
+	JNZ  a6trow
+
+a6tdone:
+	RET
