@@ -72,11 +72,11 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 		for _, im := range benchImpls {
 			b.Run(s.name+"/"+im.name, func(b *testing.B) {
-				cpu0 := processCPU()
+				cpu0 := gemm.ProcessCPU()
 				for b.Loop() {
 					im.impl.Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				}
-				reportFlops(b, 2*float64(s.m*s.n*s.k)*float64(b.N), processCPU()-cpu0)
+				reportFlops(b, 2*float64(s.m*s.n*s.k)*float64(b.N), gemm.ProcessCPU()-cpu0)
 			})
 		}
 	}
@@ -90,11 +90,11 @@ func BenchmarkFMAPeak(b *testing.B) {
 		b.Skip("no AVX2+FMA on this CPU/build")
 	}
 	var flops float64
-	cpu0 := processCPU()
+	cpu0 := gemm.ProcessCPU()
 	for b.Loop() {
 		flops += gemm.FMAPeak(1 << 20)
 	}
-	reportFlops(b, flops, processCPU()-cpu0)
+	reportFlops(b, flops, gemm.ProcessCPU()-cpu0)
 }
 
 // reportFlops reports GFLOP/s per wall-clock second and, when the CPU

@@ -30,12 +30,13 @@ var (
 	nc = 2048 // columns of the packed B block, kc·nc·4 B = 2 MiB of L3
 )
 
-// kernel6x16 computes the 6×16 tile C = alpha·Aₚ·Bₚ + beta·C from a packed A
-// micro-panel a (k columns of 6) and a packed B micro-panel b (k rows of
-// 16), k ≥ 1. C is not read when beta = ±0. Defined in kernel_amd64.s.
+// kernel6x16 computes the tile C[0:rows, 0:16] = alpha·Aₚ·Bₚ + beta·C from
+// a packed A micro-panel a (k columns of 6) and a packed B micro-panel b (k
+// rows of 16), k ≥ 1, 1 ≤ rows ≤ 6. Only rows rows of C are touched, and C
+// is not read when beta = ±0. Defined in kernel_amd64.s.
 //
 //go:noescape
-func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows int)
 
 // packA6 sets d[6p+r] = rows[r][p] for p < k, r < 6.
 //
@@ -126,8 +127,9 @@ func sgemmBlocked(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int,
 }
 
 // macroKernel updates the mb×nb block c (row stride ldc) with the packed
-// A block pa and B block pb of depth kb, one 6×16 tile at a time. Tiles
-// cut by the block's edges are computed into ws.tile and merged.
+// A block pa and B block pb of depth kb, one 6×16 tile at a time. Tiles cut
+// by m (fewer than 6 rows) are written directly; tiles cut by n (fewer than
+// 16 columns) are computed into ws.tile and merged.
 func macroKernel(ws *workspace, mb, nb, kb int, alpha float32, pa, pb []float32, beta float32, c []float32, ldc int) {
 	for jr := 0; jr < nb; jr += nr {
 		nn := min(nr, nb-jr)
@@ -135,11 +137,11 @@ func macroKernel(ws *workspace, mb, nb, kb int, alpha float32, pa, pb []float32,
 		for ir := 0; ir < mb; ir += mr {
 			mm := min(mr, mb-ir)
 			ap := &pa[ir*kb]
-			if mm == mr && nn == nr {
-				kernel6x16(kb, ap, bp, &c[ir*ldc+jr], ldc, alpha, beta)
+			if nn == nr {
+				kernel6x16(kb, ap, bp, &c[ir*ldc+jr], ldc, alpha, beta, mm)
 				continue
 			}
-			kernel6x16(kb, ap, bp, &ws.tile[0], nr, alpha, 0)
+			kernel6x16(kb, ap, bp, &ws.tile[0], nr, alpha, 0, mm)
 			mergeTile(&ws.tile, mm, nn, beta, c[ir*ldc+jr:], ldc)
 		}
 	}

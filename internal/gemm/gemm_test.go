@@ -132,10 +132,24 @@ func (o operands) reference(p problem) (want, scale []float64) {
 // accumulation into C of each depth block.
 func tolerance(k int) float64 { return float64(k+2) * 0x1p-23 }
 
-// run calls impl.Sgemm on a copy of o.c and returns it.
-func (o operands) run(impl blas.Float32Level3, p problem) []float32 {
-	c := append([]float32(nil), o.c...)
+// run calls impl.Sgemm on a copy of o.c followed in memory by a guard
+// region of sentinels (a write past the end of C would land there) and
+// returns the copy.
+func (o operands) run(t testing.TB, impl blas.Float32Level3, p problem) []float32 {
+	t.Helper()
+	const guard = 64
+	buf := make([]float32, len(o.c)+guard)
+	copy(buf, o.c)
+	for i := len(o.c); i < len(buf); i++ {
+		buf[i] = sentinel
+	}
+	c := buf[:len(o.c):len(o.c)]
 	impl.Sgemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, o.a, o.lda, o.b, o.ldb, p.beta, c, o.ldc)
+	for i, v := range buf[len(o.c):] {
+		if v != sentinel {
+			t.Fatalf("%v: the %d-th float past the end of C changed to %g", p, i, v)
+		}
+	}
 	return c
 }
 
@@ -173,12 +187,14 @@ func (o operands) checkAgainst(t testing.TB, p problem, name string, got []float
 
 var transposes = []blas.Transpose{blas.NoTrans, blas.Trans}
 
-// shapes: degenerate sizes, primes around the 6×16 tile, and the GEMMs of
+// shapes: degenerate sizes, every m mod 6 (the kernel's 2-, 4- and 6-row
+// variants) with and without n mod 16, primes around the 6×16 tile, and the GEMMs of
 // kdcal's training (MLP 784-512-512-10 at batch 128, the medium CNN's
 // conv stages per chunk and its dense layer).
 var shapes = [][3]int{ // m, n, k
 	{1, 1, 1}, {1, 1, 0}, {3, 4, 0}, {1, 17, 1}, {7, 1, 5}, {2, 3, 4},
 	{5, 15, 3}, {6, 16, 1}, {6, 16, 4}, {6, 16, 7}, {7, 17, 9}, {12, 32, 5},
+	{3, 16, 2}, {4, 16, 3}, {9, 32, 20}, {11, 48, 7}, {17, 64, 6}, // m mod 6 = 3, 4, 3, 5, 5 with full columns
 	{13, 31, 37}, {37, 41, 43}, {97, 101, 103},
 	{128, 10, 512}, {16, 1568, 9}, {16, 9, 196}, {32, 196, 144}, {144, 196, 32},
 	{128, 512, 784},
@@ -202,12 +218,12 @@ func TestSgemmAgainstReference(t *testing.T) {
 					}
 					o := newOperands(p, draw)
 					want, scale := o.reference(p)
-					got := o.run(Implementation{}, p)
+					got := o.run(t, Implementation{}, p)
 					o.checkAgainst(t, p, "gemm", got, want, scale, 1)
 					// gonum is within the same bound of the exact result, so
 					// the two are within twice of each other: compare too.
-					o.checkAgainst(t, p, "gonum", o.run(gonum.Implementation{}, p), want, scale, 1)
-					o.compare(t, p, got, o.run(gonum.Implementation{}, p), scale)
+					o.checkAgainst(t, p, "gonum", o.run(t, gonum.Implementation{}, p), want, scale, 1)
+					o.compare(t, p, got, o.run(t, gonum.Implementation{}, p), scale)
 				}
 			}
 		}
@@ -242,7 +258,7 @@ func TestSgemmExactOnIntegers(t *testing.T) {
 				for _, ab := range [][2]float32{{1, 0}, {2, 1}, {-1, -3}} {
 					p := problem{tA: tA, tB: tB, m: s[0], n: s[1], k: s[2], alpha: ab[0], beta: ab[1], padC: 2}
 					o := newOperands(p, draw)
-					got, ref := o.run(Implementation{}, p), o.run(gonum.Implementation{}, p)
+					got, ref := o.run(t, Implementation{}, p), o.run(t, gonum.Implementation{}, p)
 					for i := range got {
 						if got[i] != ref[i] {
 							t.Fatalf("%v: c[%d] = %g, gonum %g (want exact)", p, i, got[i], ref[i])
@@ -277,7 +293,7 @@ func TestSgemmSmallBlocks(t *testing.T) {
 					for _, beta := range []float32{0, 1, -0.5} {
 						p := problem{tA: tA, tB: tB, m: s[0], n: s[1], k: s[2], alpha: 1.5, beta: beta, padA: 2, padB: 3, padC: 1}
 						o := newOperands(p, draw)
-						o.check(t, p, "gemm", o.run(Implementation{}, p), 1)
+						o.check(t, p, "gemm", o.run(t, Implementation{}, p), 1)
 					}
 				}
 			}
@@ -378,7 +394,7 @@ func FuzzSgemm(f *testing.F) {
 		}
 		rng := rand.New(rand.NewPCG(seed, 9))
 		o := newOperands(p, func() float32 { return float32(rng.NormFloat64()) })
-		o.check(t, p, "gemm", o.run(Implementation{}, p), 1)
+		o.check(t, p, "gemm", o.run(t, Implementation{}, p), 1)
 	})
 }
 

@@ -30,21 +30,79 @@
 	VFMADD231PS  Y15, Y12, Y10          \
 	VFMADD231PS  Y15, Y13, Y11
 
-// func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+// step4x16: rows 0–3 only (Y0–Y7), for tiles cut to 3 or 4 rows.
+#define step4x16(ao, bo) \
+	VMOVUPS      bo(DI), Y12            \
+	VMOVUPS      bo+32(DI), Y13         \
+	VBROADCASTSS ao(SI), Y14            \
+	VBROADCASTSS ao+4(SI), Y15          \
+	VFMADD231PS  Y14, Y12, Y0           \
+	VFMADD231PS  Y14, Y13, Y1           \
+	VFMADD231PS  Y15, Y12, Y2           \
+	VFMADD231PS  Y15, Y13, Y3           \
+	VBROADCASTSS ao+8(SI), Y14          \
+	VBROADCASTSS ao+12(SI), Y15         \
+	VFMADD231PS  Y14, Y12, Y4           \
+	VFMADD231PS  Y14, Y13, Y5           \
+	VFMADD231PS  Y15, Y12, Y6           \
+	VFMADD231PS  Y15, Y13, Y7
+
+// step2x16: rows 0–1 only (Y0–Y3), for tiles cut to 1 or 2 rows.
+#define step2x16(ao, bo) \
+	VMOVUPS      bo(DI), Y12            \
+	VMOVUPS      bo+32(DI), Y13         \
+	VBROADCASTSS ao(SI), Y14            \
+	VBROADCASTSS ao+4(SI), Y15          \
+	VFMADD231PS  Y14, Y12, Y0           \
+	VFMADD231PS  Y14, Y13, Y1           \
+	VFMADD231PS  Y15, Y12, Y2           \
+	VFMADD231PS  Y15, Y13, Y3
+
+// kloop runs step over the k columns in CX (four per iteration, then one
+// at a time), advancing SI by 6 floats and DI by 16 per column.
+#define kloop(step, l4, t, l1, out) \
+	CMPQ CX, $4             \
+	JLT  t                  \
+l4:                         \
+	step(0, 0)              \
+	step(24, 64)            \
+	step(48, 128)           \
+	step(72, 192)           \
+	ADDQ $96, SI            \
+	ADDQ $256, DI           \
+	SUBQ $4, CX             \
+	CMPQ CX, $4             \
+	JGE  l4                 \
+t:                          \
+	TESTQ CX, CX            \
+	JEQ   out               \
+l1:                         \
+	step(0, 0)              \
+	ADDQ $24, SI            \
+	ADDQ $64, DI            \
+	DECQ CX                 \
+	JNZ  l1                 \
+	JMP  out
+
+// func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows int)
 //
-// C[0:6, 0:16] = alpha·Σ_p a[6p+i]·b[16p+j] + beta·C (C row stride ldc),
-// over p < k (k ≥ 1). C is not read when beta is ±0.
-TEXT ·kernel6x16(SB), NOSPLIT, $0-48
+// C[0:rows, 0:16] = alpha·Σ_p a[6p+i]·b[16p+j] + beta·C (C row stride ldc)
+// over p < k (k ≥ 1, 1 ≤ rows ≤ 6; a keeps its 6-row layout). Only the
+// first rows rows of C are read or written, and C is not read at all when
+// beta is ±0. Tiles of 3–4 and 1–2 rows skip the FMAs of the missing rows.
+TEXT ·kernel6x16(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ rows+48(FP), R12
 	SHLQ $2, R9              // row stride in bytes
 	LEAQ (R9)(R9*2), R10     // 3 rows
 	LEAQ (DX)(R9*4), R11     // row 4
 
-	// Bring the C tile into cache while the products accumulate.
+	// Bring the C tile into cache while the products accumulate (a
+	// prefetch of a row outside C does not fault).
 	PREFETCHT0 (DX)
 	PREFETCHT0 60(DX)
 	PREFETCHT0 (DX)(R9*1)
@@ -71,30 +129,17 @@ TEXT ·kernel6x16(SB), NOSPLIT, $0-48
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
 
-	CMPQ CX, $4
-	JLT  tail
+	CMPQ R12, $2
+	JLE  rows2
+	CMPQ R12, $4
+	JLE  rows4
+	kloop(step6x16, loop6, tail6, one6, scale)
 
-loop4:
-	step6x16(0, 0)
-	step6x16(24, 64)
-	step6x16(48, 128)
-	step6x16(72, 192)
-	ADDQ $96, SI
-	ADDQ $256, DI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JGE  loop4
+rows4:
+	kloop(step4x16, loop4, tail4, one4, scale)
 
-tail:
-	TESTQ CX, CX
-	JEQ   scale
-
-loop1:
-	step6x16(0, 0)
-	ADDQ $24, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNZ  loop1
+rows2:
+	kloop(step2x16, loop2, tail2, one2, scale)
 
 scale:
 	VBROADCASTSS alpha+40(FP), Y14
@@ -115,34 +160,56 @@ scale:
 	ANDL $0x7fffffff, AX
 	JEQ  store
 
-	// C = beta·C + alpha·AB, one rounding (FMA).
+	// C = beta·C + alpha·AB, one rounding (FMA), row by row up to rows.
 	VBROADCASTSS beta+44(FP), Y15
 	VFMADD231PS  (DX), Y15, Y0
 	VFMADD231PS  32(DX), Y15, Y1
+	CMPQ         R12, $1
+	JEQ          store
 	VFMADD231PS  (DX)(R9*1), Y15, Y2
 	VFMADD231PS  32(DX)(R9*1), Y15, Y3
+	CMPQ         R12, $2
+	JEQ          store
 	VFMADD231PS  (DX)(R9*2), Y15, Y4
 	VFMADD231PS  32(DX)(R9*2), Y15, Y5
+	CMPQ         R12, $3
+	JEQ          store
 	VFMADD231PS  (DX)(R10*1), Y15, Y6
 	VFMADD231PS  32(DX)(R10*1), Y15, Y7
+	CMPQ         R12, $4
+	JEQ          store
 	VFMADD231PS  (R11), Y15, Y8
 	VFMADD231PS  32(R11), Y15, Y9
+	CMPQ         R12, $5
+	JEQ          store
 	VFMADD231PS  (R11)(R9*1), Y15, Y10
 	VFMADD231PS  32(R11)(R9*1), Y15, Y11
 
 store:
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
+	CMPQ    R12, $1
+	JEQ     done
 	VMOVUPS Y2, (DX)(R9*1)
 	VMOVUPS Y3, 32(DX)(R9*1)
+	CMPQ    R12, $2
+	JEQ     done
 	VMOVUPS Y4, (DX)(R9*2)
 	VMOVUPS Y5, 32(DX)(R9*2)
+	CMPQ    R12, $3
+	JEQ     done
 	VMOVUPS Y6, (DX)(R10*1)
 	VMOVUPS Y7, 32(DX)(R10*1)
+	CMPQ    R12, $4
+	JEQ     done
 	VMOVUPS Y8, (R11)
 	VMOVUPS Y9, 32(R11)
+	CMPQ    R12, $5
+	JEQ     done
 	VMOVUPS Y10, (R11)(R9*1)
 	VMOVUPS Y11, 32(R11)(R9*1)
+
+done:
 	VZEROUPPER
 	RET
 
