@@ -39,6 +39,7 @@ var benchShapes = []struct {
 	{"mlp-fwd-128x512x512", nt, nt, 128, 512, 512},
 	{"mlp-dw-784x128x512", tr, nt, 784, 512, 128},
 	{"mlp-dx-128x512x512", nt, tr, 128, 512, 512},
+	{"mlp-out-128x512x10", nt, nt, 128, 10, 512},
 	{"conv1-fwd-16x9x1568", nt, nt, 16, 1568, 9},
 	{"conv1-dw-16x1568x9", nt, tr, 16, 9, 1568},
 	{"conv2-fwd-32x144x196", nt, nt, 32, 196, 144},

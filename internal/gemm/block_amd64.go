@@ -99,10 +99,17 @@ func split(total, blk, unit int) int {
 }
 
 // sgemmBlocked computes C = alpha·op(A)·op(B) + beta·C for valid arguments
-// with m, n, k ≥ 1 and alpha ≠ 0 (the loop nest of the package doc).
+// with m, n, k ≥ 1 and alpha ≠ 0 (the loop nest of the package doc). When
+// n is below one 16-column panel and m is larger (a dense layer to 10
+// classes, a 3×3 conv's weight gradient), it computes Cᵀ = op(B)ᵀ·op(A)ᵀ
+// instead, which wastes fewer lanes, and writes each tile transposed.
 func sgemmBlocked(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ws := workspaces.Get().(*workspace)
 	defer workspaces.Put(ws)
+	swap := n < nr && m > n
+	if swap {
+		aT, bT, m, n, a, lda, b, ldb = !bT, !aT, n, m, b, ldb, a, lda
+	}
 	kb0 := split(k, kc, 1)
 	nb0 := split(n, nc, nr)
 	mb0 := split(m, mc, mr)
@@ -120,7 +127,11 @@ func sgemmBlocked(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int,
 			for ic := 0; ic < m; ic += mb0 {
 				mb := min(mb0, m-ic)
 				packA(pa, aT, a, lda, ic, pc, mb, kb)
-				macroKernel(ws, mb, nb, kb, alpha, pa, pb, bet, c[ic*ldc+jc:], ldc)
+				if swap {
+					macroKernelT(ws, mb, nb, kb, alpha, pa, pb, bet, c[jc*ldc+ic:], ldc)
+				} else {
+					macroKernel(ws, mb, nb, kb, alpha, pa, pb, bet, c[ic*ldc+jc:], ldc)
+				}
 			}
 		}
 	}
@@ -163,6 +174,39 @@ func mergeTile(t *[mr * nr]float32, mm, nn int, beta float32, c []float32, ldc i
 		default:
 			for j, v := range src {
 				row[j] = beta*row[j] + v
+			}
+		}
+	}
+}
+
+// macroKernelT is macroKernel for a transposed result: the mb×nb block
+// of Cᵀ goes to c as c[j·ldc + i] = Cᵀ[i, j], tile by tile through ws.tile.
+func macroKernelT(ws *workspace, mb, nb, kb int, alpha float32, pa, pb []float32, beta float32, c []float32, ldc int) {
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		bp := &pb[jr*kb]
+		for ir := 0; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			kernel6x16(kb, &pa[ir*kb], bp, &ws.tile[0], nr, alpha, 0, mm)
+			mergeTileT(&ws.tile, mm, nn, beta, c[jr*ldc+ir:], ldc)
+		}
+	}
+}
+
+// mergeTileT sets C[j,i] = t[i,j] + beta·C[j,i] for i < mm, j < nn, without
+// reading C when beta = 0.
+func mergeTileT(t *[mr * nr]float32, mm, nn int, beta float32, c []float32, ldc int) {
+	for j := range nn {
+		row := c[j*ldc : j*ldc+mm]
+		for i := range row {
+			v := t[i*nr+j]
+			switch beta {
+			case 0:
+				row[i] = v
+			case 1:
+				row[i] += v
+			default:
+				row[i] = beta*row[i] + v
 			}
 		}
 	}

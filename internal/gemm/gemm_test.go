@@ -281,13 +281,14 @@ func withBlocks(t *testing.T, k, m, n int, f func()) {
 
 // Small cache blocks put several depth, row and column blocks (and their
 // edges) into small problems, so that every loop of the driver and the
-// beta' = 1 accumulation of later depth blocks are exercised.
+// beta' = 1 accumulation of later depth blocks are exercised, also when
+// n < 16 < m swaps the roles (40×9 and 70×3 run as Cᵀ with several blocks).
 func TestSgemmSmallBlocks(t *testing.T) {
 	requireKernel(t)
 	rng := rand.New(rand.NewPCG(5, 6))
 	draw := func() float32 { return float32(rng.NormFloat64()) }
 	withBlocks(t, 5, 12, 32, func() {
-		for _, s := range [][3]int{{13, 33, 11}, {25, 70, 21}, {6, 16, 5}, {7, 48, 16}} {
+		for _, s := range [][3]int{{13, 33, 11}, {25, 70, 21}, {6, 16, 5}, {7, 48, 16}, {40, 9, 13}, {70, 3, 17}} {
 			for _, tA := range transposes {
 				for _, tB := range transposes {
 					for _, beta := range []float32{0, 1, -0.5} {
