@@ -5,6 +5,7 @@
 #   E2E_BUILDS=purego scripts/bench.sh   # end-to-end study with the pure-Go build only
 #   E2E_BUILDS= scripts/bench.sh      # skip the end-to-end study
 #   STEPS=100 COUNT=5 scripts/bench.sh   # steps per measurement (40), repetitions (3)
+#   KEEP=1 CALIB=0 scripts/bench.sh   # keep the raw outputs; skip scripts/bench_calib.sh
 #
 # 1. SGEMM at the shapes of kdcal's training (internal/gemm BenchmarkSgemm): the
 #    pure-Go kernel, OpenBLAS and gonum, against the core's float32 FMA peak
@@ -31,7 +32,7 @@ E2E_BUILDS=${E2E_BUILDS-purego openblas}
 DATA=${KDCAL_DATA_DIR:-data}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+if [ -n "${KEEP:-}" ]; then echo "bench: raw outputs kept in $tmp" >&2; else trap 'rm -rf "$tmp"' EXIT; fi
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 load0=$(load)
 ncpu=$(getconf _NPROCESSORS_ONLN) # not nproc: it obeys OMP_NUM_THREADS
@@ -178,17 +179,19 @@ if [ -n "$e2e" ]; then
 	echo
 	echo "Quick study end to end (configs/quick.yaml: 12 CNN teachers, 12 temperature calibrations, 51 MLP students,"
 	echo "10 epochs each, Fashion-MNIST 12k/6k/10k; $workers workers of one thread; same train/validation examples):"
-	printf "| %-44s | %8s | %10s | %15s |\n" implementation "wall s" "CPU s" "vs torch (wall)"
-	printf "|%s|%s|%s|%s|\n" "----------------------------------------------" "---------:" "-----------:" "----------------:"
-	tw=na
-	[ -s "$tmp/time-torch" ] && tw=$(awk '{ print $1 }' "$tmp/time-torch")
+	printf "| %-52s | %8s | %8s | %15s | %14s |\n" implementation "wall s" "CPU s" "vs torch (wall)" "vs torch (CPU)"
+	printf "|%s|%s|%s|%s|%s|\n" "------------------------------------------------------" "---------:" "---------:" "----------------:" "---------------:"
+	tw=na tc=na
+	[ -s "$tmp/time-torch" ] && read -r tw tu ts <"$tmp/time-torch" && tc=$(awk -v u="$tu" -v s="$ts" 'BEGIN { print u + s }')
 	for b in $E2E_BUILDS torch; do
 		f="$tmp/time-$b"
 		[ -s "$f" ] || continue
 		l="kdcal run, $(label "$b")"
 		[ "$b" = torch ] && l="scripts/torch_study.py, torch $torch"
-		awk -v l="$l" -v tw="$tw" '{ r = (tw != "na" && tw > 0) ? sprintf("%.2fx", $1 / tw) : "n/a"
-			printf "| %-44s | %8.1f | %10.1f | %15s |\n", l, $1, $2 + $3, r }' "$f"
+		awk -v l="$l" -v tw="$tw" -v tc="$tc" '{ c = $2 + $3
+			rw = (tw != "na" && tw > 0) ? sprintf("%.2fx", $1 / tw) : "n/a"
+			rc = (tc != "na" && tc > 0) ? sprintf("%.2fx", c / tc) : "n/a"
+			printf "| %-52s | %8.1f | %8.1f | %15s | %14s |\n", l, $1, c, rw, rc }' "$f"
 	done
 	[ -s "$tmp/time-report" ] && awk '{ printf "kdcal report stage (no torch peer, not in the rows above): %.1f s wall\n", $1 }' "$tmp/time-report"
 	[ -z "$fails" ] || echo "FAILED (logs kept in ${TMPDIR:-/tmp}):$fails"
@@ -204,7 +207,7 @@ $GO test ${ob:+-tags "$ob"} -run '^$' -bench 'BenchmarkRunWorkers' -benchtime 2x
 	awk '/^BenchmarkRunWorkers/ { for (i = 3; i < NF; i++) { if ($(i+1) == "s/1-worker") a = $i; if ($(i+1) == "s/2-workers") z = $i; if ($(i+1) == "speedup") r = $i }
 		printf "kdcal run, synthetic study of 23 steps: %.1f s with 1 worker, %.1f s with 2 (%.2fx)\n", a, z, r }'
 
-if [ -x scripts/bench_calib.sh ]; then
+if [ -x scripts/bench_calib.sh ] && [ "${CALIB:-1}" != 0 ]; then
 	echo
 	scripts/bench_calib.sh
 fi
