@@ -43,16 +43,17 @@ type Manifest struct {
 	Params     map[string]any `json:"params,omitempty"`       // step-specific resolved parameters (e.g. the KD formula)
 	Version    string         `json:"kdcal_version"`          // kdcal version
 	Revision   string         `json:"git_revision,omitempty"` // git revision of the build, or "unknown"
-	RevSource  string         `json:"git_revision_source"`    // where git_revision came from, or why it is unknown
 	GoVersion  string         `json:"go_version"`             // Go toolchain of the build
 	Backend    string         `json:"backend"`                // BLAS backend: pure-go | openblas
-	GEMM       string         `json:"gemm"`                   // GEMM kernel: avx2-fma-6x16 | gonum | openblas
+	GEMM       string         `json:"gemm,omitempty"`         // GEMM kernel: avx2-fma-6x16 | gonum | openblas
 	Command    []string       `json:"command"`                // command line
 	Host       string         `json:"host"`                   // machine that ran it
 	PID        int            `json:"pid"`                    // process that ran it
 	Started    time.Time      `json:"started"`                // start time
 	Finished   *time.Time     `json:"finished,omitempty"`     // end time (done or failed)
 	Error      string         `json:"error,omitempty"`        // why it failed
+
+	RevSource string `json:"git_revision_source,omitempty"` // where git_revision came from, or why it is "unknown"
 }
 
 // Store is one experiment directory.
