@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kdcal/kdcal/internal/version"
 )
 
 // run executes kdcal in dir with env and returns exit code, stdout, stderr.
@@ -102,5 +104,12 @@ func TestAnnounceBLAS(t *testing.T) {
 		if got := strings.HasPrefix(stderr, "kdcal: BLAS "); got != tc.want || tc.want && !strings.Contains(stderr, ", GEMM ") {
 			t.Errorf("%v: stderr %q, want the BLAS line: %v", tc.args, stderr, tc.want)
 		}
+	}
+	// gonum's slow GEMM comes with a hint.
+	defer func(g string) { version.GEMM = g }(version.GEMM)
+	version.GEMM = "gonum"
+	_, _, stderr := run(t, "", nil, "train-teachers", "--list-sizes")
+	if !strings.Contains(stderr, "GEMM gonum\n") || !strings.Contains(stderr, "slower") {
+		t.Errorf("with gonum's GEMM, stderr %q has no hint", stderr)
 	}
 }
