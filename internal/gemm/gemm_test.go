@@ -372,29 +372,36 @@ func TestKernelName(t *testing.T) {
 }
 
 // FuzzSgemm checks random problems (shape, transposes, alpha, beta, leading
-// dimensions, data) against the float64 reference and C's padding.
+// dimensions, data) against the float64 reference, C's padding and the
+// memory past C. When blocks is odd the cache blocks shrink (kc 2–17,
+// mc 6–24, nc 16 or 32), so that small problems cross block boundaries.
 func FuzzSgemm(f *testing.F) {
-	f.Add(uint8(1), uint8(1), uint8(1), false, false, uint8(0), uint8(0), uint8(0), uint64(1))
-	f.Add(uint8(7), uint8(17), uint8(9), true, false, uint8(1), uint8(2), uint8(3), uint64(2))
-	f.Add(uint8(13), uint8(33), uint8(0), false, true, uint8(2), uint8(1), uint8(5), uint64(3))
-	f.Add(uint8(64), uint8(70), uint8(200), true, true, uint8(3), uint8(3), uint8(7), uint64(4))
+	f.Add(uint8(1), uint8(1), uint8(1), false, false, uint8(0), uint8(0), uint8(0), uint8(0), uint64(1))
+	f.Add(uint8(7), uint8(17), uint8(9), true, false, uint8(1), uint8(2), uint8(3), uint8(0), uint64(2))
+	f.Add(uint8(13), uint8(33), uint8(0), false, true, uint8(2), uint8(1), uint8(5), uint8(1), uint64(3))
+	f.Add(uint8(64), uint8(70), uint8(200), true, true, uint8(3), uint8(3), uint8(7), uint8(0), uint64(4))
+	f.Add(uint8(40), uint8(9), uint8(23), false, true, uint8(4), uint8(5), uint8(2), uint8(0x6b), uint64(5))
 	scalars := []float32{1, 0, -1, 0.5, 2.25, -3}
-	f.Fuzz(func(t *testing.T, m, n, k uint8, aT, bT bool, ai, bi, pad uint8, seed uint64) {
+	f.Fuzz(func(t *testing.T, m, n, k uint8, aT, bT bool, ai, bi, pad, blocks uint8, seed uint64) {
 		requireKernel(t)
 		p := problem{m: int(m % 80), n: int(n % 80), k: int(k), alpha: scalars[int(ai)%len(scalars)],
 			beta: scalars[int(bi)%len(scalars)], padA: int(pad % 3), padB: int(pad / 3 % 3), padC: int(pad / 9 % 3)}
+		p.tA, p.tB = blas.NoTrans, blas.NoTrans
 		if aT {
 			p.tA = blas.Trans
-		} else {
-			p.tA = blas.NoTrans
 		}
 		if bT {
 			p.tB = blas.Trans
-		} else {
-			p.tB = blas.NoTrans
 		}
 		rng := rand.New(rand.NewPCG(seed, 9))
 		o := newOperands(p, func() float32 { return float32(rng.NormFloat64()) })
+		if blocks%2 == 0 {
+			o.check(t, p, "gemm", o.run(t, Implementation{}, p), 1)
+			return
+		}
+		k0, m0, n0 := kc, mc, nc
+		defer func() { kc, mc, nc = k0, m0, n0 }()
+		kc, mc, nc = 2+int(blocks>>1)%16, 6*(1+int(blocks>>5)%4), 16*(1+int(blocks>>7))
 		o.check(t, p, "gemm", o.run(t, Implementation{}, p), 1)
 	})
 }
