@@ -31,21 +31,22 @@ func Kernel() string {
 // dimensions lda, ldb and ldc. tA and tB choose op (ConjTrans is Trans).
 //
 // The arguments are checked as gonum checks them, with the same panics. As in
-// the reference BLAS, A and B are not read when alpha = 0 or k = 0, and C is
-// not read when beta = 0 (it is overwritten, so NaN in C does not propagate).
+// the reference BLAS, A and B are not read when alpha = 0 or k = 0 (gonum's
+// Sgemm reads them), and C is not read when beta = 0 (it is overwritten, so
+// NaN in C does not propagate).
 // The computation runs in the calling goroutine (no threads); see the
 // package documentation for the blocking scheme and the error bound.
 func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if !haveKernel {
-		impl.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
 	aT, bT := checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if !haveKernel {
+		impl.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	sgemmBlocked(aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
