@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Print the Go build tags for the fastest BLAS available: "openblas" when
+# Print the Go build tags of `make build`: "openblas" when
 # libopenblas (Debian libopenblas-dev) can be linked, nothing otherwise (pure Go).
 # Override with KDCAL_BLAS=purego or KDCAL_BLAS=openblas. The Makefile runs it inside
 # each recipe (not when it parses the Makefile), so a `make setup` that has just
