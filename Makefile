@@ -1,10 +1,15 @@
 # kdcal — see README.md. Targets: build test test-full test-long demo data bench lint golden clean setup fuzz.
 GO       ?= go
 BIN      := bin/kdcal
-TAGS     ?= $(shell scripts/blas-tags.sh)
-REV      := $(shell git rev-parse --short HEAD 2>/dev/null)
+# Build tags: TAGS if given, else what scripts/blas-tags.sh finds ("openblas"
+# when libopenblas-dev is installed, nothing for the pure-Go build). The shell
+# evaluates it inside each recipe, after `setup` may have installed OpenBLAS,
+# not when make reads this file. KDCAL_BLAS=purego|openblas forces a choice.
+TAGS     ?=
+GO_TAGS   = $$(if [ -n "$(TAGS)" ]; then echo "$(TAGS)"; else scripts/blas-tags.sh; fi)
+REV      := $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  := -X github.com/kdcal/kdcal/internal/version.revision=$(REV)
-GOFLAGS_ := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
+GOFLAGS_  = -tags "$(GO_TAGS)" -ldflags '$(LDFLAGS)'
 CONFIG   ?= configs/quick.yaml
 
 .PHONY: all build test test-full test-long demo data bench lint golden clean setup fuzz FORCE
@@ -13,8 +18,10 @@ all: build
 
 build: $(BIN)
 
+# Prints the backend the binary got (kdcal version), so a slow build shows.
 $(BIN): FORCE
 	$(GO) build $(GOFLAGS_) -o $(BIN) ./cmd/kdcal
+	@./$(BIN) version | head -n1
 
 # Installs Debian packages when root (dataset-fashion-mnist, libopenblas-dev,
 # python3-numpy, python3-torch); prints the command otherwise.

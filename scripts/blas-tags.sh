@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Print the Go build tags for the fastest BLAS available: "openblas" when
+# Print the Go build tags of `make build`: "openblas" when
 # libopenblas (Debian libopenblas-dev) can be linked, nothing otherwise (pure Go).
-# Override with KDCAL_BLAS=purego or KDCAL_BLAS=openblas.
+# Override with KDCAL_BLAS=purego or KDCAL_BLAS=openblas. The Makefile runs it inside
+# each recipe (not when it parses the Makefile), so a `make setup` that has just
+# installed libopenblas-dev in the same make run is seen; scripts/bench.sh runs it too.
 case "${KDCAL_BLAS:-auto}" in
   purego) exit 0 ;;
   openblas) echo openblas; exit 0 ;;

@@ -20,6 +20,8 @@ minimize=${FUZZMINIMIZETIME:-2s}
 targets=(
   "./internal/npyfile FuzzReadNPY"
   "./internal/npyfile FuzzNPYRoundTrip"
+  "./internal/gemm    FuzzSgemm"
+  "./internal/calibrate/dgemm FuzzDgemm"
   "./internal/data    FuzzReadIDX"
   "./internal/data    FuzzCIFAR"
   "./internal/model   FuzzSafetensors"

@@ -11,7 +11,9 @@ with random labels (16 batches, cycled), so the loss stays near log(10).
                       (sizes as in configs/default.yaml teacher.cnn)
 
 Usage: /usr/bin/python3 scripts/torch_bench.py [--threads 1] [--steps 40] [--batch 128] [model ...]
-Prints one line per model: "<name> <ms/step> <samples/s>".
+Prints one line per model: "<name> <ms/step> <samples/s> <cpu-ms/step>", the
+last being process CPU time per step (time.process_time), which other jobs on
+a shared machine do not inflate (compare with BenchmarkTrainStep's cpu-ms/step).
 """
 import argparse
 import time
@@ -77,11 +79,12 @@ def bench(name, steps, bs):
 
     for i in range(3):
         step(i)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         step(i)
     sec = (time.perf_counter() - t0) / steps
-    return sec * 1000, bs / sec
+    cpu = (time.process_time() - c0) / steps
+    return sec * 1000, bs / sec, cpu * 1000
 
 
 def main():
@@ -94,8 +97,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     for name in a.models:
-        ms, sps = bench(name, a.steps, a.batch)
-        print(f"{name} {ms:.3f} {sps:.1f}", flush=True)
+        ms, sps, cpu_ms = bench(name, a.steps, a.batch)
+        print(f"{name} {ms:.3f} {sps:.1f} {cpu_ms:.3f}", flush=True)
 
 
 if __name__ == "__main__":

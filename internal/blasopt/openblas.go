@@ -15,4 +15,5 @@ import (
 func init() {
 	G.Use(netlib.Implementation{})
 	version.Backend = "openblas"
+	version.GEMM = "openblas"
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/kdcal/kdcal/internal/model"
 	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/stage"
+	"github.com/kdcal/kdcal/internal/version"
 )
 
 // run executes kdcal in dir with env and returns exit code, stdout, stderr.
@@ -76,8 +77,45 @@ func TestConfigShowResolves(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	code, out, _ := run(t, "", nil, "version", "--json")
-	if code != 0 || !strings.Contains(out, `"backend"`) || !strings.Contains(out, `"go_version"`) {
-		t.Errorf("exit %d: %s", code, out)
+	for _, key := range []string{`"backend"`, `"gemm"`, `"go_version"`, `"git_revision"`, `"git_revision_source"`} {
+		if code != 0 || !strings.Contains(out, key) {
+			t.Errorf("exit %d, no %s: %s", code, key, out)
+		}
+	}
+	// kdcal version, --version and -v print the same text.
+	_, want, _ := run(t, "", nil, "version")
+	if !strings.HasPrefix(want, "kdcal ") || !strings.Contains(want, "GEMM ") || !strings.Contains(want, "\nrevision ") {
+		t.Fatalf("kdcal version: %q", want)
+	}
+	for _, flag := range []string{"--version", "-v"} {
+		if code, got, _ := run(t, "", nil, flag); code != 0 || got != want {
+			t.Errorf("kdcal %s: exit %d, %q; want %q", flag, code, got, want)
+		}
+	}
+}
+
+// The commands that train or calibrate name the BLAS backend and GEMM
+// kernel on stderr first; the others do not.
+func TestAnnounceBLAS(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"train-teachers", "--list-sizes"}, true},
+		{[]string{"run", "--dry-run", "--experiment", t.TempDir()}, true},
+		{[]string{"config", "show"}, false},
+	} {
+		_, _, stderr := run(t, "", nil, tc.args...)
+		if got := strings.HasPrefix(stderr, "kdcal: BLAS "); got != tc.want || tc.want && !strings.Contains(stderr, ", GEMM ") {
+			t.Errorf("%v: stderr %q, want the BLAS line: %v", tc.args, stderr, tc.want)
+		}
+	}
+	// gonum's slow GEMM comes with a hint.
+	defer func(g string) { version.GEMM = g }(version.GEMM)
+	version.GEMM = "gonum"
+	_, _, stderr := run(t, "", nil, "train-teachers", "--list-sizes")
+	if !strings.Contains(stderr, "GEMM gonum\n") || !strings.Contains(stderr, "slower") {
+		t.Errorf("with gonum's GEMM, stderr %q has no hint", stderr)
 	}
 }
 

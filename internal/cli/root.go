@@ -27,6 +27,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kdcal/kdcal/internal/pipeline"
+	"github.com/kdcal/kdcal/internal/version"
 )
 
 // StopGrace is how long a command may take to stop cleanly after SIGINT
@@ -180,11 +181,16 @@ KDCAL_* environment variables (KDCAL_DATA_DIR sets data.dir) < flags and --set k
 Unknown keys are errors.
 
 ` + exitCodeHelp,
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		Version:           versionString(),
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return g.setup(cmd) },
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       version.Version(),
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			announceBLAS(g, cmd)
+			return g.setup(cmd)
+		},
 	}
+	root.SetVersionTemplate(`{{kdcalVersion}}`) // -v/--version print what `kdcal version` prints
+	cobra.AddTemplateFunc("kdcalVersion", versionText)
 	root.SetOut(g.Out)
 	root.SetErr(g.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })

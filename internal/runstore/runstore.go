@@ -42,9 +42,10 @@ type Manifest struct {
 	Seed       *int           `json:"seed,omitempty"`         // training seed, when the step has one
 	Params     map[string]any `json:"params,omitempty"`       // step-specific resolved parameters (e.g. the KD formula)
 	Version    string         `json:"kdcal_version"`          // kdcal version
-	Revision   string         `json:"git_revision,omitempty"` // git revision of the build, when known
+	Revision   string         `json:"git_revision,omitempty"` // git revision of the build, or "unknown"
 	GoVersion  string         `json:"go_version"`             // Go toolchain of the build
 	Backend    string         `json:"backend"`                // BLAS backend: pure-go | openblas
+	GEMM       string         `json:"gemm,omitempty"`         // GEMM kernel: avx2-fma-6x16 | gonum | openblas
 	Command    []string       `json:"command"`                // command line
 	Host       string         `json:"host"`                   // machine that ran it
 	PID        int            `json:"pid"`                    // process that ran it
@@ -55,6 +56,8 @@ type Manifest struct {
 	// with its size and SHA-256, recorded by Commit; State checks them.
 	// Steps finished before kdcal recorded outputs have none.
 	Outputs []Output `json:"outputs,omitempty"`
+
+	RevSource string `json:"git_revision_source,omitempty"` // where git_revision came from, or why it is "unknown"
 }
 
 // Store is one experiment directory. Open checks and creates it for
@@ -206,6 +209,7 @@ func (s *Store) Begin(m Manifest) (*Step, error) {
 func fillProvenance(m *Manifest) {
 	v := version.Get()
 	m.Version, m.Revision, m.GoVersion, m.Backend = v.Version, v.Revision, v.GoVersion, v.Backend
+	m.RevSource, m.GEMM = v.RevisionSource, v.GEMM
 	m.Command = os.Args
 	m.Host, _ = os.Hostname()
 	m.PID = os.Getpid()

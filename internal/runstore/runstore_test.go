@@ -48,7 +48,7 @@ func TestCommitPublishesAtOnce(t *testing.T) {
 	}
 	m, _ := s.Manifest(key)
 	if m.Status != StatusDone || m.Params["formula"] != "ce" || m.Finished == nil || m.GoVersion == "" ||
-		m.Backend != version.Get().Backend {
+		m.Backend != version.Get().Backend || m.GEMM != version.Get().GEMM || m.Revision == "" || m.RevSource == "" {
 		t.Errorf("manifest %+v", m)
 	}
 	if _, err := os.Stat(s.Dir(key) + ".partial"); !os.IsNotExist(err) {

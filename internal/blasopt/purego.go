@@ -1,0 +1,16 @@
+//go:build !openblas
+
+package blasopt
+
+import (
+	G "gorgonia.org/gorgonia"
+
+	"github.com/kdcal/kdcal/internal/gemm"
+	"github.com/kdcal/kdcal/internal/version"
+)
+
+func init() {
+	G.Use(gemm.Implementation{})
+	version.Backend = "pure-go"
+	version.GEMM = gemm.Kernel()
+}

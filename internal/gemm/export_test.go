@@ -1,0 +1,4 @@
+package gemm
+
+// FMAPeak exposes fmaPeak to the external benchmarks.
+var FMAPeak = fmaPeak
