@@ -1,4 +1,4 @@
-# kdcal — see README.md. Targets: build test demo data bench lint golden clean setup fuzz.
+# kdcal — see README.md. Targets: build test test-full test-long demo data bench lint golden clean setup fuzz.
 GO       ?= go
 BIN      := bin/kdcal
 # Build tags: TAGS if given, else what scripts/blas-tags.sh finds ("openblas"
@@ -12,7 +12,7 @@ LDFLAGS  := -X github.com/kdcal/kdcal/internal/version.revision=$(REV)
 GOFLAGS_  = -tags "$(GO_TAGS)" -ldflags '$(LDFLAGS)'
 CONFIG   ?= configs/quick.yaml
 
-.PHONY: all build test test-long demo data bench lint golden clean setup fuzz FORCE
+.PHONY: all build test test-full test-long demo data bench lint golden clean setup fuzz FORCE
 
 all: build
 
@@ -35,8 +35,14 @@ data: build
 
 # The test command of the README: installs what the tests need (best effort
 # without root: tests that need absent data or numpy skip with a message).
+# -short skips the slow tests (testutil.Slow: end-to-end studies, torch/sklearn
+# cross-checks), each saying so; test-full and CI run them.
 test: setup data
 	$(GO) test $(GOFLAGS_) -short -count=1 ./...
+
+# Every test, the slow ones too (what .ci/run runs).
+test-full: setup data
+	$(GO) test $(GOFLAGS_) -count=1 ./...
 
 # Tests without -short, and every benchmark once (a smoke test of the benchmarks).
 test-long: setup data

@@ -17,6 +17,8 @@
 #   SLURM_CI_PROCTRACK  default proctrack/linuxproc (proctrack/cgroup also works here)
 #   SLURM_CI_TASK       default task/none (task/cgroup also works here)
 #   SLURM_CI_CTLD_PORT  slurmctld port (default 6817); slurmd uses the next port
+#   SLURM_CI_MAX_ARRAY_SIZE  MaxArraySize of the cluster (default: Slurm's, 1001); a small
+#                       value (e.g. 4) lets the tests split a stage into several arrays
 #   SLURM_CI_TIMEOUT    seconds to wait for the node to become idle (default 30)
 set -euo pipefail
 D=${SLURM_CI_DIR:?set SLURM_CI_DIR to a scratch folder, e.g. SLURM_CI_DIR=/tmp/slurm-ci}
@@ -87,6 +89,7 @@ ReturnToService=2
 MpiDefault=none
 MailProg=/bin/true
 MinJobAge=300
+${SLURM_CI_MAX_ARRAY_SIZE:+MaxArraySize=$SLURM_CI_MAX_ARRAY_SIZE}
 NodeName=localhost NodeAddr=127.0.0.1 $hw State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -216,6 +216,7 @@ func TestScipyRule(t *testing.T) {
 // this well-conditioned problem) and the reported gradient is the max-norm
 // over all parameters of the objective at the returned map.
 func TestAffineReachScipyOptimum(t *testing.T) {
+	testutil.Slow(t, "about 3 s: scipy L-BFGS-B to 1e-10")
 	testutil.RequirePython(t, "numpy", "scipy")
 	const c, l2 = 8, 1e-3
 	z, y := sample(18, 3000, c)

@@ -122,6 +122,7 @@ func TestTopLabelECEAtBinEdges(t *testing.T) {
 // 0.4 = 4/10, 0.6 and 0.8, which put 24, 10 and 6 test confidences on
 // bin edges.
 func TestIsotonicEdgesMatchSklearn(t *testing.T) {
+	testutil.Slow(t, "about 8 s: the sklearn peer")
 	testutil.RequirePython(t, "numpy", "sklearn")
 	// Validation: within each group the correct examples have the lowest
 	// confidences, so PAV pools the whole group into one block.

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,12 +22,10 @@ import (
 	"github.com/kdcal/kdcal/internal/calibrate"
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/metrics"
-	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
-
-func init() { registerStep(plan.StageCalibration, calibrationStep) }
 
 // CalibrateOptions are the inputs of `kdcal calibrate`.
 type CalibrateOptions struct {
@@ -44,6 +40,8 @@ type CalibrateOptions struct {
 	TestLogits, TestLabels string
 	OutProbs               string // write the calibrated probabilities of the test (else val) split here
 	JSON                   bool
+	Workers                int    // parallel steps in experiment mode (-1: run.workers)
+	Executor               string // local or slurm ("": run.executor)
 }
 
 // NewCmdCalibrate builds `kdcal calibrate`.
@@ -75,6 +73,9 @@ val/test logits from teachers/<size>/seed-<n>/ and write calibration/<method>/<s
 with params.json (the fitted calibrator), metrics.json (before/after metrics and
 reliability bins) and reliability_{val,test}_{before,after}.csv (lo,hi,count,accuracy,
 confidence). Finished steps are skipped unless --force. Prints a table (--json: a JSON array).
+The steps run as kdcal run's do: in this process with --workers 1 or one step to fit,
+otherwise one kdcal process per step, --workers at a time (default run.workers; 0 = one
+per core), each logging to <experiment>/logs/<step>.log; with --executor slurm as job arrays.
 
 Anyone's logits (--val-logits): calibrate logits from any framework. Logits are N×C
 float32/float64 .npy, labels N int32/int64 .npy (numpy.save). Fits on the validation pair,
@@ -115,6 +116,7 @@ about a second (exit 130) and publishes nothing of the interrupted step.`,
 	f.StringVar(&opts.TestLabels, "test-labels", "", "test labels .npy")
 	f.StringVar(&opts.OutProbs, "out-probs", "", "write the calibrated probabilities (float64 N×C .npy) of the test split, or of the validation split without --test-logits, to this file (needs --val-logits and one --method)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of a table")
+	addExecFlags(cmd, &opts.Workers, &opts.Executor)
 	return cmd
 }
 
@@ -184,7 +186,19 @@ func calibrateRun(ctx context.Context, opts *CalibrateOptions) error {
 	if opts.Teacher != "all" {
 		ov = append(ov, Override{Key: "teacher.sizes", Value: stringList(sizes), Flag: "teacher"})
 	}
-	env, err := opts.G.NewEnv(ov...)
+	// A --method outside calibration.methods joins it, so that the plan
+	// holds its steps (a step's hash does not depend on the other methods).
+	if all := slices.Clone(cfg.Calibration.Methods); len(opts.Methods) > 0 {
+		for _, m := range methodsOf(opts, cfg) {
+			if !slices.Contains(all, m) {
+				all = append(all, m)
+			}
+		}
+		if len(all) > len(cfg.Calibration.Methods) {
+			ov = append(ov, Override{Key: "calibration.methods", Value: stringList(all), Flag: "method"})
+		}
+	}
+	env, err := opts.G.NewEnv(append(ov, execOverrides(opts.Workers, opts.Executor)...)...)
 	if err != nil {
 		return err
 	}
@@ -226,75 +240,13 @@ func teacherSizes(flag string, cfg *config.Config) ([]string, error) {
 	return sizes, nil
 }
 
-// loadSplit reads a logits/labels pair and checks that they fit together.
-// Errors are *npyfile.Error naming the offending file (exit code 4).
-func loadSplit(logitsPath, labelsPath string) (calibrate.Split, error) {
-	z, n, c, err := npyfile.ReadMatrix(logitsPath)
-	if err != nil {
-		return calibrate.Split{}, err
-	}
-	if c < 2 {
-		return calibrate.Split{}, &npyfile.Error{Path: logitsPath, Msg: fmt.Sprintf("has %d column; calibration needs logits of at least 2 classes (N×C)", c)}
-	}
-	y, err := npyfile.ReadInts(labelsPath)
-	if err != nil {
-		return calibrate.Split{}, err
-	}
-	if len(y) != n {
-		return calibrate.Split{}, &npyfile.Error{Path: labelsPath, Msg: fmt.Sprintf("has %d labels, but %s has %d rows of logits", len(y), logitsPath, n)}
-	}
-	for i, v := range y {
-		if v < 0 || v >= c {
-			return calibrate.Split{}, &npyfile.Error{Path: labelsPath, Msg: fmt.Sprintf("label %d at index %d is outside [0, %d): %s has %d classes", v, i, c, logitsPath, c)}
-		}
-	}
-	return calibrate.Split{Logits: z, Labels: y, C: c}, nil
-}
-
-// loadSplits reads a validation and an optional test pair with the same C.
-func loadSplits(valLogits, valLabels, testLogits, testLabels string) (calibrate.Split, *calibrate.Split, error) {
-	val, err := loadSplit(valLogits, valLabels)
-	if err != nil || testLogits == "" {
-		return val, nil, err
-	}
-	test, err := loadSplit(testLogits, testLabels)
-	if err != nil {
-		return val, nil, err
-	}
-	if test.C != val.C {
-		return val, nil, &npyfile.Error{Path: testLogits, Msg: fmt.Sprintf("has %d classes, but %s has %d", test.C, valLogits, val.C)}
-	}
-	return val, &test, nil
-}
-
-// fit runs one method and warns on stderr when the fit did not converge,
-// naming the input (a teacher's step key or the --val-logits file), the
-// method, the iterations and the final gradient norm. A cancelled ctx
-// (Ctrl-C, SIGTERM) stops the fit within one pass over the data.
-func fit(ctx context.Context, g *Globals, cfg *config.Config, method string, val calibrate.Split, test *calibrate.Split, where string) (calibrate.Calibrator, runstore.CalibrationResult, error) {
-	cal, res, err := calibrate.Run(ctx, method, calibrate.OptionsFrom(cfg.Calibration), val, test, cfg.Calibration.Bins)
-	if err != nil {
-		return nil, res, fmt.Errorf("%s: %s: %w", where, method, err)
-	}
-	if conv, _ := res.Fit["converged"].(bool); !conv {
-		args := []any{"on", where, "method", method, "iterations", res.Fit["iterations"], "gradient_max_norm", res.Fit["gradient"]}
-		for _, k := range []string{"status", "note"} {
-			if v, _ := res.Fit[k].(string); v != "" {
-				args = append(args, k, v)
-			}
-		}
-		g.Log.Warn("calibration fit did not converge; its parameters are the last iterate", args...)
-	}
-	return cal, res, nil
-}
-
 func calibrateLogits(ctx context.Context, opts *CalibrateOptions, cfg *config.Config, methods []string) error {
 	if opts.OutProbs != "" {
 		if err := checkOutFile(opts.OutProbs, opts.Force); err != nil {
 			return err // before any work: a fit can take minutes
 		}
 	}
-	val, test, err := loadSplits(opts.ValLogits, opts.ValLabels, opts.TestLogits, opts.TestLabels)
+	val, test, err := calibrate.ReadSplits(opts.ValLogits, opts.ValLabels, opts.TestLogits, opts.TestLabels)
 	if err != nil {
 		return err
 	}
@@ -303,7 +255,7 @@ func calibrateLogits(ctx context.Context, opts *CalibrateOptions, cfg *config.Co
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		cal, res, err := fit(ctx, opts.G, cfg, m, val, test, opts.ValLogits)
+		cal, res, err := pipeline.Fit(ctx, opts.G.Log, cfg, m, val, test, opts.ValLogits)
 		if err != nil {
 			return err
 		}
@@ -405,7 +357,7 @@ func writeNew(path string, data []byte, replace bool) error {
 }
 
 func printJSON(w io.Writer, v any) error {
-	b, err := jsonBytes(v)
+	b, err := pipeline.IndentJSON(v)
 	if err != nil {
 		return err
 	}
@@ -413,22 +365,9 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-// jsonBytes is indented JSON with a trailing newline and "<", ">", "&" left
-// as they are (the fit criterion reads "|Δ log T| < 1e-10").
-func jsonBytes(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
-
 // printResultTable prints one method's metrics before and after, per split.
 func printResultTable(w io.Writer, res runstore.CalibrationResult) {
-	fmt.Fprintf(w, "method %s: %s\n", res.Method, paramSummary(res))
+	fmt.Fprintf(w, "method %s: %s\n", res.Method, pipeline.ParamSummary(res))
 	fmt.Fprintf(w, "fit: %s\n", fitSummary(res))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "metric\tval before\tval after\t")
@@ -485,42 +424,6 @@ func rowStatus(r calibRow) string {
 	return r.Status
 }
 
-// paramSummary describes the fitted parameters in a few words.
-func paramSummary(res runstore.CalibrationResult) string {
-	p := res.Params
-	switch res.Method {
-	case "temp":
-		return fmt.Sprintf("T=%.4f", p["temperature"])
-	case "vector":
-		return "scale " + rangeOf(p["scale"]) + ", bias " + rangeOf(p["bias"])
-	case "matrix":
-		return fmt.Sprintf("%v×%v weights, bias %s, l2 %v", p["classes"], p["classes"], rangeOf(p["bias"]), p["l2"])
-	case "hist":
-		return fmt.Sprintf("%v bins", p["bins"])
-	case "isotonic":
-		if x, ok := p["x"].([]any); ok {
-			return fmt.Sprintf("%d breakpoints", len(x))
-		}
-	}
-	return "-"
-}
-
-// rangeOf formats the range of a JSON number array as "[lo, hi]".
-func rangeOf(v any) string {
-	xs, _ := v.([]any)
-	var lo, hi float64
-	for i, x := range xs {
-		f, _ := x.(float64)
-		if i == 0 || f < lo {
-			lo = f
-		}
-		if i == 0 || f > hi {
-			hi = f
-		}
-	}
-	return fmt.Sprintf("[%.3g, %.3g]", lo, hi)
-}
-
 func fitSummary(res runstore.CalibrationResult) string {
 	f := res.Fit
 	s := fmt.Sprintf("%v, %v iterations, %v passes, converged %v, val NLL %.4f → %.4f",
@@ -541,42 +444,31 @@ type calibRow struct {
 	Result runstore.CalibrationResult `json:"result"`
 }
 
-func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *StepEnv, methods []string) error {
+func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *pipeline.Env, methods []string) error {
 	g := opts.G
 	var steps []plan.Step
 	for _, m := range methods {
 		for _, size := range env.Cfg.Teacher.Sizes {
 			for _, seed := range env.Cfg.Seeds {
-				steps = append(steps, plan.CalibrationStep(env.Cfg, m, size, seed))
+				s, ok := env.Plan.Get(runstore.CalibrationKey(m, size, seed))
+				if !ok {
+					return fmt.Errorf("calibrate: %s is not in the plan", runstore.CalibrationKey(m, size, seed))
+				}
+				steps = append(steps, s)
 			}
 		}
 	}
-	// Check every prerequisite first, so that nothing runs when teachers are missing.
-	var todo []plan.Step
-	var missing []error
 	statuses := map[string]string{}
 	for _, s := range steps {
-		if !opts.Force && env.Store.Done(s.Key, s.Hash) {
-			g.Log.Info("skip: already done (use --force to refit)", "step", s.Key)
-			statuses[s.Key] = "done"
-			continue
-		}
-		if err := env.RequireDeps(s); err != nil && !slices.ContainsFunc(missing, func(e error) bool { return e.Error() == err.Error() }) {
-			missing = append(missing, err) // once per teacher, not once per method
-		}
-		todo = append(todo, s)
-	}
-	if len(missing) > 0 {
-		return errors.Join(missing...)
-	}
-	for _, s := range todo {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := calibrationStep(ctx, env, s); err != nil {
-			return err
-		}
 		statuses[s.Key] = "fitted"
+		if !opts.Force && env.Store.Done(s.Key, s.Hash) {
+			statuses[s.Key] = "done"
+		}
+	}
+	// Every prerequisite is checked first, so that nothing runs when teachers are missing.
+	if err := g.runStage(ctx, env, steps, stageRun{name: "calibrate", skipMsg: "skip: already done (use --force to refit)",
+		force: opts.Force, checkFirst: true}); err != nil {
+		return err
 	}
 	var rows []calibRow
 	for _, s := range steps {
@@ -604,96 +496,8 @@ func printExperimentTable(w io.Writer, rows []calibRow) {
 		arrow := func(get func(metrics.Summary) float64) string {
 			return fmt.Sprintf("%.4f → %.4f", get(sp.Before), get(sp.After))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Size, r.Seed, r.Method, paramSummary(r.Result),
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Size, r.Seed, r.Method, pipeline.ParamSummary(r.Result),
 			arrow(summaryField("accuracy")), arrow(summaryField("nll")), arrow(summaryField("ece")), arrow(summaryField("cw_ece")), rowStatus(r))
 	}
 	tw.Flush()
-}
-
-// calibrationStep fits one (method, size, seed) on the teacher's validation
-// logits and publishes params.json, metrics.json and the reliability CSVs.
-// `kdcal run` and `kdcal step` call it through the step registry.
-func calibrationStep(ctx context.Context, env *StepEnv, s plan.Step) error {
-	tkey := runstore.TeacherKey(s.Size, s.Seed)
-	path := func(f func(string) string, split string) string { return env.Store.Path(tkey, f(split)) }
-	val, test, err := loadSplits(
-		path(runstore.LogitsFile, runstore.SplitVal), path(runstore.LabelsFile, runstore.SplitVal),
-		path(runstore.LogitsFile, runstore.SplitTest), path(runstore.LabelsFile, runstore.SplitTest))
-	if err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	seed := s.Seed
-	st, err := env.Store.Begin(runstore.Manifest{Key: s.Key, Kind: runstore.KindCalibration, ConfigHash: s.Hash, Inputs: []string{tkey}, Seed: &seed})
-	if err != nil {
-		return err
-	}
-	if err := writeCalibration(ctx, env, st, s, val, test); err != nil {
-		if ctx.Err() != nil {
-			st.Release() // interrupted: nothing is published, a rerun fits again
-			return err
-		}
-		return st.Fail(err)
-	}
-	return st.Commit()
-}
-
-func writeCalibration(ctx context.Context, env *StepEnv, st *runstore.Step, s plan.Step, val calibrate.Split, test *calibrate.Split) error {
-	cal, res, err := fit(ctx, env.G, env.Cfg, s.Method, val, test, s.Key)
-	if err != nil {
-		return err
-	}
-	var rep calibrate.Report
-	b, _ := json.Marshal(res.Fit)
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return err
-	}
-	if err := calibrate.Save(st.Path(runstore.CalibParamsFile), cal, &rep); err != nil {
-		return err
-	}
-	b, err = jsonBytes(res)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(st.Path(runstore.CalibResultFile), b); err != nil {
-		return err
-	}
-	csvs := map[string][]metrics.Bin{
-		runstore.ReliabilityFile(runstore.SplitVal, "before"): res.Val.ReliabilityBefore,
-		runstore.ReliabilityFile(runstore.SplitVal, "after"):  res.Val.ReliabilityAfter,
-	}
-	if res.Test != nil {
-		csvs[runstore.ReliabilityFile(runstore.SplitTest, "before")] = res.Test.ReliabilityBefore
-		csvs[runstore.ReliabilityFile(runstore.SplitTest, "after")] = res.Test.ReliabilityAfter
-	}
-	for name, bins := range csvs {
-		if err := atomicfile.Write(st.Path(name), reliabilityCSV(bins)); err != nil {
-			return err
-		}
-	}
-	st.SetParam("method", s.Method)
-	st.SetParam("teacher_size", s.Size)
-	st.SetParam("bins", res.Bins)
-	if t, ok := cal.(*calibrate.Temp); ok {
-		st.SetParam("temperature", t.Temperature())
-	}
-	env.G.Log.Info("calibrated", "step", s.Key, "params", paramSummary(res),
-		"val_nll", fmt.Sprintf("%.4f→%.4f", res.Val.Before.NLL, res.Val.After.NLL),
-		"val_ece", fmt.Sprintf("%.4f→%.4f", res.Val.Before.ECE, res.Val.After.ECE))
-	return nil
-}
-
-// reliabilityCSV renders reliability bins as CSV: lo,hi,count,accuracy,confidence.
-func reliabilityCSV(bins []metrics.Bin) []byte {
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.Write([]string{"lo", "hi", "count", "accuracy", "confidence"})
-	g := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-	for _, bin := range bins {
-		w.Write([]string{g(bin.Lo), g(bin.Hi), strconv.Itoa(bin.Count), g(bin.Accuracy), g(bin.Confidence)})
-	}
-	w.Flush()
-	return b.Bytes()
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/stage"
 	"github.com/kdcal/kdcal/internal/testutil"
 )
 
@@ -34,7 +35,7 @@ import (
 func calibCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errw bytes.Buffer
-	code := Run(context.Background(), args, &out, &errw, nil)
+	code := Run(context.Background(), stage.All(), args, &out, &errw, nil)
 	return code, out.String(), errw.String()
 }
 
@@ -44,13 +45,15 @@ func TestCalibrateFlags(t *testing.T) {
 		args []string
 		want CalibrateOptions
 	}{
-		{"defaults", nil, CalibrateOptions{Teacher: "all"}},
+		{"defaults", nil, CalibrateOptions{Teacher: "all", Workers: -1}},
 		{"experiment", []string{"--method", "temp,vector", "--teacher", "large", "--seeds", "0,2", "--force", "--bins", "10"},
-			CalibrateOptions{Methods: []string{"temp", "vector"}, Teacher: "large", Seeds: []int{0, 2}, Force: true, Bins: 10}},
+			CalibrateOptions{Methods: []string{"temp", "vector"}, Teacher: "large", Seeds: []int{0, 2}, Force: true, Bins: 10, Workers: -1}},
+		{"workers and executor", []string{"-j", "2", "--executor", "slurm"},
+			CalibrateOptions{Teacher: "all", Workers: 2, Executor: "slurm"}},
 		{"anyone's logits", []string{"--method", "temp", "--val-logits", "v.npy", "--val-labels", "vl.npy",
 			"--test-logits", "t.npy", "--test-labels", "tl.npy", "--json", "--out-probs", "p.npy"},
 			CalibrateOptions{Methods: []string{"temp"}, Teacher: "all", ValLogits: "v.npy", ValLabels: "vl.npy",
-				TestLogits: "t.npy", TestLabels: "tl.npy", JSON: true, OutProbs: "p.npy"}},
+				TestLogits: "t.npy", TestLabels: "tl.npy", JSON: true, OutProbs: "p.npy", Workers: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -447,9 +450,9 @@ func TestCalibrateExperimentErrors(t *testing.T) {
 	}
 }
 
-// `kdcal step` (used by `kdcal run`) runs a calibration step through the
-// step registry.
-func TestCalibrationStepRegistered(t *testing.T) {
+// `kdcal step` (what `kdcal run` and the stage commands start per step)
+// runs a calibration step through the pipeline that main wires in.
+func TestStepRunsCalibration(t *testing.T) {
 	exp := t.TempDir()
 	fakeTeacher(t, exp, "tiny", 1, 2, "")
 	key := runstore.CalibrationKey("temp", "tiny", 1)
@@ -484,7 +487,7 @@ func TestCalibrateOutProbs(t *testing.T) {
 		t.Errorf("stderr does not say what was written: %s", stderr)
 	}
 	// The same fit in-process, on the logits as read from the files.
-	v, tsp, err := loadSplits(vl, vy, tl, ty)
+	v, tsp, err := calibrate.ReadSplits(vl, vy, tl, ty)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,7 +582,7 @@ func TestCalibrateInterrupted(t *testing.T) {
 		time.AfterFunc(300*time.Millisecond, cancel)
 		var out, errw bytes.Buffer
 		start := time.Now()
-		code := Run(ctx, args, &out, &errw, nil)
+		code := Run(ctx, stage.All(), args, &out, &errw, nil)
 		return code, errw.String(), time.Since(start)
 	}
 	dir := t.TempDir()

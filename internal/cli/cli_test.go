@@ -12,6 +12,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/model"
 	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/stage"
 	"github.com/kdcal/kdcal/internal/version"
 )
 
@@ -26,7 +27,7 @@ func run(t *testing.T, dir string, env []string, args ...string) (int, string, s
 		defer os.Chdir(wd)
 	}
 	var out, errw bytes.Buffer
-	code := Run(context.Background(), args, &out, &errw, env)
+	code := Run(context.Background(), stage.All(), args, &out, &errw, env)
 	return code, out.String(), errw.String()
 }
 
@@ -132,7 +133,7 @@ func TestExitCodeOfErrorKinds(t *testing.T) {
 		{"other", errors.New("boom"), ExitFailure},
 	}
 	for _, tt := range tests {
-		if got := ExitCode(tt.err); got != tt.want {
+		if got := ExitCode(tt.err, stage.Catalog{}.IsDataError); got != tt.want {
 			t.Errorf("%s: exit %d, want %d", tt.name, got, tt.want)
 		}
 	}

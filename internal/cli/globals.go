@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/pipeline"
+	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
 
@@ -120,12 +120,40 @@ func importLegacyConfig(st *runstore.Store, latest string) error {
 }
 
 // ResolvedYAML renders a resolved configuration as YAML.
-func ResolvedYAML(cfg *config.Config) ([]byte, error) {
-	b, err := yaml.Marshal(cfg)
+func ResolvedYAML(cfg *config.Config) ([]byte, error) { return pipeline.ResolvedYAML(cfg) }
+
+// NewEnv loads the configuration (with overrides), opens the store for
+// writing (recording the configuration) and builds the plan.
+func (g *Globals) NewEnv(overrides ...Override) (*pipeline.Env, error) {
+	cfg, err := g.LoadConfig(overrides...)
 	if err != nil {
-		return nil, fmt.Errorf("render config: %w", err)
+		return nil, err
 	}
-	return append([]byte("# resolved kdcal configuration (defaults < file < environment < flags)\n"), b...), nil
+	store, path, err := g.OpenStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return g.env(cfg, store, path), nil
+}
+
+// NewReadEnv is NewEnv for commands that only read the store (run
+// --dry-run): it checks the experiment directory as a real run would, but
+// creates and writes nothing, so it works on a read-only store.
+func (g *Globals) NewReadEnv(overrides ...Override) (*pipeline.Env, error) {
+	cfg, err := g.LoadConfig(overrides...)
+	if err != nil {
+		return nil, err
+	}
+	root := g.ExperimentDir(cfg)
+	if _, err := runstore.CheckStoreDir(root); err != nil {
+		return nil, err
+	}
+	return g.env(cfg, &runstore.Store{Root: root}, ""), nil
+}
+
+func (g *Globals) env(cfg *config.Config, store *runstore.Store, configFile string) *pipeline.Env {
+	return &pipeline.Env{Cfg: cfg, Store: store, Plan: plan.Build(cfg), ConfigFile: configFile, Log: g.Log, Progress: g.Err,
+		ConfigFlag: g.ConfigFile, ExperimentFlag: g.Experiment}
 }
 
 // intList renders ints as a YAML flow list.

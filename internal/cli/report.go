@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kdcal/kdcal/internal/config"
-	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/report"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
@@ -24,8 +23,6 @@ type ReportOptions struct {
 	Out    string // --out: write the report here instead of <experiment>/report
 	Verify bool   // --verify: check every used step's outputs by SHA-256, not only size
 }
-
-func init() { registerStep(plan.StageReport, reportStep) }
 
 // NewCmdReport builds `kdcal report`.
 func NewCmdReport(g *Globals, runF func(*ReportOptions) error) *cobra.Command {
@@ -115,23 +112,4 @@ func printStoreConfigs(w io.Writer, store *runstore.Store, cfg *config.Config) {
 		}
 		fmt.Fprintf(w, "  %-16s first used %s%s\n", c.Hash, c.FirstUsed.Format(time.RFC3339), mark)
 	}
-}
-
-// reportStep is the report stage of `kdcal run` (and `kdcal step report`):
-// every other step is done by then, so the report is complete and its hash
-// is the plan's.
-func reportStep(ctx context.Context, env *StepEnv, s plan.Step) error {
-	yml, err := ResolvedYAML(env.Cfg)
-	if err != nil {
-		return err
-	}
-	res, err := report.Write(ctx, env.Cfg, env.Store, report.Options{Log: env.G.Log, ConfigYAML: yml})
-	if err != nil {
-		return err
-	}
-	if res.Hash != s.Hash {
-		env.G.Log.Warn("report written from a partial study; `kdcal run` will write it again", "unused", len(res.Unused))
-	}
-	env.G.Log.Info("report", "readme", filepath.Join(res.Dir, "README.md"))
-	return nil
 }

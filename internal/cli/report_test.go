@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // The report package's test fixture: a generated (not trained) experiment
@@ -85,6 +86,7 @@ func copyTree(t *testing.T, src, dst string) {
 // TestReportCommand runs `kdcal report` on the fixture: complete, then with
 // a missing step, then with --out, then on an empty directory.
 func TestReportCommand(t *testing.T) {
+	testutil.Slow(t, "about 10 s: the report of the fixture store, three times")
 	cfgPath, err := filepath.Abs(reportFixtureConfig)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,13 @@
 // struct, a NewCmdX(g, runF) constructor that only fills the options from
 // flags, and an xRun function that does the work; tests pass a capturing
 // runF to check flag parsing without running anything.
+//
+// The package imports no training, model, data-loading or gorgonia code:
+// what only those know reaches it through the *pipeline.Pipeline that
+// cmd/kdcal/main.go passes to Main (stage.All()): the stages that run
+// steps, and a Catalog of model sizes and datasets. Steps run through an
+// executor (internal/executor/...): in this process, as one process per
+// step, or as Slurm job arrays.
 package cli
 
 import (
@@ -19,6 +26,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/version"
 )
 
@@ -26,8 +34,8 @@ import (
 // or SIGTERM before Main exits with ExitInterrupted anyway.
 const StopGrace = time.Second
 
-// Main runs kdcal with args (without the program name) and returns the
-// process exit code.
+// Main runs kdcal with args (without the program name) and the study's
+// pipeline (stage.All()), and returns the process exit code.
 //
 // SIGINT and SIGTERM cancel the command's context: training stops at the
 // next batch, `kdcal run` signals its step processes. A command that has
@@ -36,11 +44,11 @@ const StopGrace = time.Second
 // kill -9 at any point (steps publish by rename, locks die with their
 // process, a rerun resumes), so nothing finished is lost. A second signal
 // after the first ends kdcal at once (the default action).
-func Main(args []string) int {
+func Main(args []string, p *pipeline.Pipeline) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go exitAfterStop(ctx, stop, StopGrace, os.Stderr, os.Exit)
-	return Run(ctx, args, os.Stdout, os.Stderr, os.Environ())
+	return Run(ctx, p, args, os.Stdout, os.Stderr, os.Environ())
 }
 
 // exitAfterStop waits for ctx to be cancelled by a signal, restores the
@@ -120,10 +128,12 @@ func (h *holds) wait() {
 	}
 }
 
-// Run executes one kdcal command line with the given streams and
-// environment and returns its exit code; errors are printed to errw.
-func Run(ctx context.Context, args []string, out, errw io.Writer, env []string) int {
+// Run executes one kdcal command line with the pipeline p, the given
+// streams and environment, and returns its exit code; errors are printed
+// to errw.
+func Run(ctx context.Context, p *pipeline.Pipeline, args []string, out, errw io.Writer, env []string) int {
 	g := NewGlobals(out, errw, env)
+	g.Pipe = p
 	root := NewRootCmd(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -133,7 +143,7 @@ func Run(ctx context.Context, args []string, out, errw io.Writer, env []string) 
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%w: %w", context.Canceled, err)
 	}
-	code := ExitCode(err)
+	code := ExitCode(err, g.isDataError)
 	if err != nil {
 		msg := err.Error()
 		if code == ExitInterrupted {
@@ -219,6 +229,24 @@ type Globals struct {
 
 	Log         *slog.Logger
 	commandPath string
+
+	// Pipe is the study's pipeline: its stages and the catalog of models
+	// and datasets (stage.All(), from main).
+	Pipe *pipeline.Pipeline
+}
+
+// isDataError reports a data error of the packages behind the pipeline.
+func (g *Globals) isDataError(err error) bool {
+	return g.Pipe != nil && g.Pipe.Catalog() != nil && g.Pipe.Catalog().IsDataError(err)
+}
+
+// catalog returns the pipeline's catalog, or an error when kdcal was built
+// without one (a test's Globals).
+func (g *Globals) catalog() (pipeline.Catalog, error) {
+	if g.Pipe == nil || g.Pipe.Catalog() == nil {
+		return nil, errors.New("this kdcal has no model and dataset catalog (internal/cli called without stage.All())")
+	}
+	return g.Pipe.Catalog(), nil
 }
 
 // NewGlobals returns Globals writing to out and errw.

@@ -6,10 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -17,7 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kdcal/kdcal/internal/config"
-	"github.com/kdcal/kdcal/internal/executor/local"
+	"github.com/kdcal/kdcal/internal/executor"
+	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
@@ -109,42 +108,42 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		printConfigs(g.Out, env)
 		return nil
 	}
-	resolved, err := filepath.Abs(env.ConfigFile)
+	args, err := stepArgs(g, env, opts.Verify, false)
 	if err != nil {
 		return err
 	}
-	childArgs := []string{"--config", resolved, "--experiment", env.Store.Root, "--log-level", g.LogLevel}
-	if opts.Verify {
-		childArgs = append(childArgs, "--verify")
+	done := doneOnce(env)
+	todo := 0
+	for _, s := range steps {
+		if !done(s.Key) {
+			todo++
+		}
 	}
-	if env.Cfg.Run.Executor == "slurm" {
-		return runSlurm(ctx, env, steps, childArgs)
+	if env.Cfg.Run.Executor == "slurm" && todo == 0 {
+		fmt.Fprintf(g.Err, "kdcal run: all %d steps are done\n", len(steps))
+		return nil
 	}
-	workers := env.Cfg.Run.Workers
-	if workers == 0 {
-		workers = runtime.NumCPU()
-	}
-	exe, err := executable()
+	ex, err := g.newExecutor(ctx, env, args, "kdcal run", len(steps), todo, false)
 	if err != nil {
 		return err
 	}
-	runner := &local.Subprocess{Exe: exe, Args: childArgs, Env: childEnv(g.Env), LogDir: filepath.Join(env.Store.Root, "logs"),
-		BLASThreads: env.Cfg.Run.BLASThreads, BusyExitCode: ExitBusy}
-	fmt.Fprintf(g.Err, "kdcal run: %d steps in %s, %d workers, logs in %s\n", len(steps), env.Store.Root, workers, runner.LogDir)
-	res := local.Execute(ctx, steps, runner, local.Options{
-		Workers:      workers,
-		Done:         doneOnce(env),
+	defer ex.release()
+	res, err := ex.Execute(ctx, steps, executor.Options{
+		Done:         done,
 		Progress:     g.Err,
 		Terminal:     isTerminal(g.Err),
-		StepProgress: func(s plan.Step) (float64, string, bool) { return readProgress(env.Store, s) },
+		StepProgress: func(s plan.Step) (float64, string, bool) { return pipeline.ReadProgress(env.Store, s) },
 	})
-	printRunSummary(g.Err, res, runner)
+	if err != nil {
+		return err
+	}
+	printSummary(g.Err, "kdcal run", res)
 	return res.Err()
 }
 
 // printConfigs lists the configurations the store was written with (its
 // configs/ history) and marks the current one.
-func printConfigs(w io.Writer, env *StepEnv) {
+func printConfigs(w io.Writer, env *pipeline.Env) {
 	entries, err := env.Store.Configs()
 	if err != nil {
 		fmt.Fprintf(w, "configurations: cannot list %s: %v\n", filepath.Join(env.Store.Root, runstore.ConfigsDir), err)
@@ -179,30 +178,6 @@ func printConfigs(w io.Writer, env *StepEnv) {
 	}
 }
 
-// doneOnce returns stepDone remembering each answer: the executor asks
-// about steps outside the run (other stages) again and again, and with
-// --verify every answer reads the step's files.
-func doneOnce(env *StepEnv) func(string) bool {
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	return func(key string) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		d, ok := seen[key]
-		if !ok {
-			d = stepDone(env, key)
-			seen[key] = d
-		}
-		return d
-	}
-}
-
-// stepDone reports whether a plan step is finished with its current hash.
-func stepDone(env *StepEnv, key string) bool {
-	s, ok := env.Plan.Get(key)
-	return ok && env.Store.Done(key, s.Hash)
-}
-
 // childEnv drops KDCAL_* variables: children read the resolved config only.
 func childEnv(env []string) []string {
 	var out []string
@@ -214,7 +189,7 @@ func childEnv(env []string) []string {
 	return out
 }
 
-func printPlan(w io.Writer, env *StepEnv, steps []plan.Step) {
+func printPlan(w io.Writer, env *pipeline.Env, steps []plan.Step) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STAGE\tSTEP\tSTATUS\tHASH\tNOTE")
 	counts := map[string]int{}
@@ -246,7 +221,7 @@ func printPlan(w io.Writer, env *StepEnv, steps []plan.Step) {
 // | damaged (done, an output missing or changed) | stale (done with another
 // configuration) | failed | resumable (an interrupted run left its work
 // directory) | invalid | pending, with the reason for the last five.
-func stepStatus(env *StepEnv, s plan.Step) (string, string) {
+func stepStatus(env *pipeline.Env, s plan.Step) (string, string) {
 	in := env.Store.Inspect(s.Key, s.Hash, env.Store.Verify)
 	switch {
 	case in.State == runstore.StateDone && in.Unverified:
@@ -259,22 +234,6 @@ func stepStatus(env *StepEnv, s plan.Step) (string, string) {
 		return string(in.State), ""
 	default:
 		return string(in.State), in.Reason
-	}
-}
-
-func printRunSummary(w io.Writer, res local.Result, runner *local.Subprocess) {
-	fmt.Fprintf(w, "kdcal run: %d done, %d already done, %d failed, %d busy, %d blocked, %d cancelled in %s\n",
-		res.Count(local.Done), res.Count(local.Skipped), res.Count(local.Failed), res.Count(local.Busy), res.Count(local.Blocked),
-		res.Count(local.Cancelled), res.Elapsed.Round(time.Second))
-	for _, o := range res.Outcomes {
-		switch o.Status {
-		case local.Failed:
-			fmt.Fprintf(w, "  failed  %s (log %s)\n", o.Key, runner.LogPath(o.Key))
-		case local.Busy:
-			fmt.Fprintf(w, "  busy    %s: another kdcal process is running it\n", o.Key)
-		case local.Blocked:
-			fmt.Fprintf(w, "  blocked %s: %v\n", o.Key, o.Err)
-		}
 	}
 }
 

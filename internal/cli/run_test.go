@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"github.com/kdcal/kdcal/internal/stage"
+	"github.com/kdcal/kdcal/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +24,7 @@ import (
 // of its own, and so on.
 func TestMain(m *testing.M) {
 	if os.Getenv("KDCALTEST_AS_MAIN") == "1" || (len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.")) {
-		os.Exit(Main(os.Args[1:]))
+		os.Exit(Main(os.Args[1:], stage.All()))
 	}
 	os.Exit(m.Run())
 }
@@ -100,6 +102,7 @@ func countSteps(root string) (done, partial int) {
 // final results must be byte-identical (so parallel equals sequential, and
 // a crash loses nothing but time).
 func TestKillAndResume(t *testing.T) {
+	testutil.Slow(t, "about 25 s: a synthetic study run sequentially, then killed and resumed five times")
 	base := t.TempDir()
 	os.WriteFile(filepath.Join(base, "s.yaml"), []byte(runStudy), 0o644)
 
@@ -198,6 +201,7 @@ func TestKillAndResume(t *testing.T) {
 // real single-node Slurm that .ci/run starts (scripts/slurm-ci.sh), then
 // resubmits and checks that finished steps are skipped.
 func TestRunOnSlurm(t *testing.T) {
+	testutil.Slow(t, "about 20 s: a synthetic study on the local Slurm cluster")
 	if os.Getenv("SLURM_CONF") == "" {
 		t.Skip("SLURM_CONF is not set: start a local cluster with scripts/slurm-ci.sh start (CI does)")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
 
@@ -78,7 +79,7 @@ func waitFor(t *testing.T, paths ...string) {
 
 // progressFile is the progress file of a running step.
 func progressFile(exp, key string) string {
-	return filepath.Join(exp, key+".partial", ProgressFile)
+	return filepath.Join(exp, key+".partial", pipeline.ProgressFile)
 }
 
 // TestSignalsStopCommands sends SIGINT or SIGTERM to kdcal in the middle of

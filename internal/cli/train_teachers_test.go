@@ -18,7 +18,9 @@ import (
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/model"
 	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/stage"
 	"github.com/kdcal/kdcal/internal/train"
 )
 
@@ -29,10 +31,12 @@ func TestNewCmdTrainTeachers(t *testing.T) {
 		want    TrainTeachersOptions
 		wantErr string
 	}{
-		{"defaults", nil, TrainTeachersOptions{}, ""},
+		{"defaults", nil, TrainTeachersOptions{Workers: -1}, ""},
 		{"sizes and seeds", []string{"--sizes", "small,large", "--seeds", "0,2"},
-			TrainTeachersOptions{Sizes: []string{"small", "large"}, Seeds: []int{0, 2}}, ""},
-		{"list sizes", []string{"--list-sizes"}, TrainTeachersOptions{ListSizes: true}, ""},
+			TrainTeachersOptions{Sizes: []string{"small", "large"}, Seeds: []int{0, 2}, Workers: -1}, ""},
+		{"list sizes", []string{"--list-sizes"}, TrainTeachersOptions{ListSizes: true, Workers: -1}, ""},
+		{"workers", []string{"--workers", "3"}, TrainTeachersOptions{Workers: 3}, ""},
+		{"one worker, on slurm", []string{"-j1", "--executor", "slurm"}, TrainTeachersOptions{Workers: 1, Executor: "slurm"}, ""},
 		{"bad seed", []string{"--seeds", "x"}, TrainTeachersOptions{}, "invalid argument"},
 		{"positional", []string{"large"}, TrainTeachersOptions{}, "unknown command"},
 	}
@@ -55,7 +59,7 @@ func TestNewCmdTrainTeachers(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, *got, cmp.FilterPath(func(p cmp.Path) bool {
 				f := p.Last().String()
-				return f == ".G" || f == ".onEpoch"
+				return f == ".G"
 			}, cmp.Ignore())); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
@@ -124,7 +128,7 @@ func TestTrainTeachersOutputs(t *testing.T) {
 	if w.Arch.NumParams() != sum.Params || meta.Dataset != "synthetic" || len(meta.Mean) != 1 || meta.Scale != 1 {
 		t.Errorf("model metadata %+v", meta)
 	}
-	for _, f := range []string{train.CheckpointFile, ProgressFile} {
+	for _, f := range []string{train.CheckpointFile, pipeline.ProgressFile} {
 		if _, err := os.Stat(filepath.Join(step, f)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s left in the finished step", f)
 		}
@@ -176,6 +180,10 @@ for s in ("train", "val"):
 		t.Fatalf("numpy could not read the outputs: %v\n%s", err, out)
 	}
 	t.Logf("numpy: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	if testing.Short() {
+		t.Log("skipping the torch check under -short (about 8 s; `make test-full` and CI run it)")
+		return
+	}
 	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
 		t.Logf("skipping the torch check: %s cannot import torch", python)
 		return
@@ -206,14 +214,14 @@ func TestTrainTeachersInterruptResume(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := NewGlobals(io.Discard, io.Discard, nil)
 	g.ConfigFile = cfgA
-	opts := &TrainTeachersOptions{G: g, onEpoch: func(_ string, r train.Record) {
+	g.Pipe = pipeline.New(stage.Catalog{}, &stage.Teachers{OnEpoch: func(_ string, r train.Record) {
 		if r.Epoch == 1 {
 			cancel()
 		}
-	}}
-	err := trainTeachersRun(ctx, opts)
-	if ExitCode(err) != ExitInterrupted {
-		t.Fatalf("interrupted run: error %v (exit %d), want exit %d", err, ExitCode(err), ExitInterrupted)
+	}})
+	err := trainTeachersRun(ctx, &TrainTeachersOptions{G: g, Workers: -1})
+	if ExitCode(err, nil) != ExitInterrupted {
+		t.Fatalf("interrupted run: error %v (exit %d), want exit %d", err, ExitCode(err, nil), ExitInterrupted)
 	}
 	key := runstore.TeacherKey("tiny", 0)
 	work := filepath.Join(dirA, "exp", "t", key) + ".partial"
@@ -274,5 +282,73 @@ func TestListSizes(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("--list-sizes output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestStageCommandInParallel: with two steps and two workers a stage
+// command runs one `kdcal step` process per step, as `kdcal run` does —
+// the [k/N] view, a summary, a log per step — with results byte-identical
+// to one worker in this process; a step process's failure reaches the user
+// with its own message, its log and, for a data error, its exit status.
+func TestStageCommandInParallel(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := syntheticConfig(t, dir, "")
+	two := []string{"train-teachers", "--config", cfgPath, "--seeds", "0,1"}
+	code, _, stderr := run(t, "", nil, append(two, "-j", "2")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	exp := filepath.Join(dir, "exp", "t")
+	for _, want := range []string{"kdcal train-teachers: 2 steps in " + exp + ", 2 workers, logs in " + filepath.Join(exp, "logs"),
+		"[2/2] done teachers/tiny/seed-", "kdcal train-teachers: 2 done, 0 already done, 0 failed"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	for _, seed := range []int{0, 1} {
+		log := filepath.Join(exp, "logs", strings.ReplaceAll(runstore.TeacherKey("tiny", seed), "/", "__")+".log")
+		if b, err := os.ReadFile(log); err != nil || !strings.Contains(string(b), "teacher done") {
+			t.Errorf("step log %s: %v\n%s", log, err, b)
+		}
+	}
+	code, _, stderr = run(t, "", nil, append(two, "-j", "2")...)
+	if code != 0 || strings.Count(stderr, "skip: already done") != 2 {
+		t.Errorf("rerun: exit %d, want two skips:\n%s", code, stderr)
+	}
+	code, _, stderr = run(t, "", nil, append(two, "-j", "2", "--force")...)
+	if code != 0 || !strings.Contains(stderr, "2 done, 0 already done") {
+		t.Errorf("--force: exit %d, want both retrained by their step processes:\n%s", code, stderr)
+	}
+
+	// One worker, in this process: the same bytes.
+	seqDir := t.TempDir()
+	seqCfg := syntheticConfig(t, seqDir, "")
+	code, _, stderr = run(t, "", nil, "train-teachers", "--config", seqCfg, "--seeds", "0,1", "-j", "1")
+	if code != 0 || !strings.Contains(stderr, "2 steps in "+filepath.Join(seqDir, "exp", "t")+", in this process") {
+		t.Fatalf("-j 1: exit %d:\n%s", code, stderr)
+	}
+	for _, seed := range []int{0, 1} {
+		for _, f := range []string{runstore.LogitsFile("train"), runstore.LogitsFile("test"), runstore.ModelFile} {
+			a := readFile(t, filepath.Join(exp, runstore.TeacherKey("tiny", seed), f))
+			b := readFile(t, filepath.Join(seqDir, "exp", "t", runstore.TeacherKey("tiny", seed), f))
+			if a != b {
+				t.Errorf("seed %d %s: two processes and one process wrote different bytes", seed, f)
+			}
+		}
+	}
+
+	// A diverging teacher in a step process: its message, its log, exit 1.
+	code, _, stderr = run(t, "", nil, "train-teachers", "--config", cfgPath, "--seeds", "2,3", "-j", "2",
+		"--set", "teacher.train.optimizer=sgd", "--set", "teacher.train.lr=1e4", "--set", "teacher.train.schedule=constant")
+	if code != ExitFailure || !strings.Contains(stderr, "kdcal: teacher tiny seed 2: ") || !strings.Contains(stderr, "at epoch 1 step") ||
+		!strings.Contains(stderr, "; lower teacher.train.lr (now 10000) or check the data (log: "+filepath.Join(exp, "logs")) ||
+		!strings.Contains(stderr, "2 failed") {
+		t.Errorf("diverging teachers: exit %d, stderr %q", code, stderr)
+	}
+	// A missing dataset: the step processes' data error, exit 4.
+	code, _, stderr = run(t, "", nil, "train-teachers", "--config", cfgPath, "--seeds", "4,5", "-j", "2",
+		"--set", "data.dataset=mnist", "--set", "data.dir="+filepath.Join(dir, "nodata"))
+	if code != ExitData || !strings.Contains(stderr, "kdcal data fetch") {
+		t.Errorf("missing dataset: exit %d, stderr %q", code, stderr)
 	}
 }

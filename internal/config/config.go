@@ -11,6 +11,8 @@
 // Every other package receives the typed section it needs, never viper.
 package config
 
+import "math"
+
 // Config is the whole, resolved configuration of one study.
 type Config struct {
 	// Name names the study; its outputs go to <experiments_dir>/<name>.
@@ -60,6 +62,26 @@ func (d Data) Classes() int {
 		return d.Synthetic.Classes
 	}
 	return 0
+}
+
+// Shape returns the input shape (C, H, W) and number of classes of the
+// configured dataset, known without reading it: 3×32×32 for CIFAR, the
+// synthetic set's features as a square image when they are a square number
+// (else 1×1×features), 1×28×28×10 otherwise (MNIST, Fashion-MNIST).
+func (d Data) Shape() (c, h, w, classes int) {
+	classes = d.Classes()
+	switch d.Dataset {
+	case "cifar10", "cifar100":
+		return 3, 32, 32, classes
+	case "synthetic":
+		s := d.Synthetic
+		if side := int(math.Sqrt(float64(s.Features))); side*side == s.Features {
+			return 1, side, side, classes
+		}
+		return 1, 1, s.Features, classes
+	default: // mnist, fashion-mnist
+		return 1, 28, 28, 10
+	}
 }
 
 // Synthetic configures the seeded synthetic dataset (for tests and smoke runs).

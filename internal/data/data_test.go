@@ -490,6 +490,7 @@ func TestIteratorVisitsEveryExampleOnce(t *testing.T) {
 // TestRealDatasets reads the real MNIST and Fashion-MNIST files (installed by
 // `make data`; CI installs them) and checks the official sizes and splits.
 func TestRealDatasets(t *testing.T) {
+	testutil.Slow(t, "about 6 s: loads MNIST and Fashion-MNIST")
 	for _, name := range []string{"mnist", "fashion-mnist"} {
 		t.Run(name, func(t *testing.T) {
 			dir := testutil.RequireDataset(t, name)

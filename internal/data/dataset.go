@@ -65,10 +65,7 @@ func Load(cfg config.Data) (*Splits, error) {
 			return nil, err
 		}
 	}
-	scale := float32(1.0 / 255)
-	if cfg.Dataset == "synthetic" {
-		scale = 1
-	}
+	scale := float32(PixelScale(cfg.Dataset))
 	s := &Splits{Dataset: cfg.Dataset}
 	s.Train = subset("train", train, trIdx, scale)
 	s.Val = subset("val", train, valIdx, scale)
@@ -396,19 +393,16 @@ func (it *Iterator) Next() bool {
 func (d *Dataset) Batches(bs int) int { return (d.N + bs - 1) / bs }
 
 // Shape returns the input shape (C, H, W) and number of classes of the
-// configured dataset without reading it.
-func Shape(cfg config.Data) (c, h, w, classes int) {
-	classes = cfg.Classes()
-	switch cfg.Dataset {
-	case "cifar10", "cifar100":
-		return 3, 32, 32, classes
-	case "synthetic":
-		s := cfg.Synthetic
-		if side := int(math.Sqrt(float64(s.Features))); side*side == s.Features {
-			return 1, side, side, classes
-		}
-		return 1, 1, s.Features, classes
-	default: // mnist, fashion-mnist
-		return 1, 28, 28, 10
+// configured dataset without reading it (config.Data.Shape).
+func Shape(cfg config.Data) (c, h, w, classes int) { return cfg.Shape() }
+
+// PixelScale is the factor Load multiplies stored inputs by before
+// normalising: 1/255 for the image datasets (pixels in [0, 255] become
+// [0, 1]), 1 for the synthetic set, used as generated. A model file records
+// it, so that its inputs can be prepared as in training.
+func PixelScale(dataset string) float64 {
+	if dataset == "synthetic" {
+		return 1
 	}
+	return 1.0 / 255
 }

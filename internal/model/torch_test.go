@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/npyfile"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // python is Debian's interpreter, which has numpy and torch (the python3 on
@@ -28,6 +29,7 @@ func requireTorch(t *testing.T) {
 // as the kdcal evaluator, to 1e-5 relative: both are float32 with sums in
 // different orders.
 func TestTorchReproducesLogits(t *testing.T) {
+	testutil.Slow(t, "about 17 s: torch rebuilds every family and size")
 	requireTorch(t)
 	tests := []struct {
 		family  string

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/kdcal/kdcal/internal/config"
-	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/runstore"
 )
 
@@ -112,7 +111,7 @@ func CalibrationStep(c *config.Config, method, size string, seed int) Step {
 
 // shapeOf returns the configured dataset's input shape and class count.
 func shapeOf(c *config.Config) ([3]int, int) {
-	ch, h, w, classes := data.Shape(c.Data)
+	ch, h, w, classes := c.Data.Shape()
 	return [3]int{ch, h, w}, classes
 }
 

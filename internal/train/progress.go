@@ -14,14 +14,19 @@ import (
 // reporter shows a run's progress: a progress bar (throughput, ETA) and a
 // line per epoch on a terminal, or one log record per epoch otherwise.
 type reporter struct {
-	j     Job
-	bar   *progressbar.ProgressBar
-	start time.Time
-	first int // epochs done before this call (resumed)
+	j       Job
+	bar     *progressbar.ProgressBar
+	start   time.Time
+	first   int // epochs done before this call (resumed)
+	pending int // samples trained but not yet added to the bar (see add)
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
+// rateWindow is how long training runs before the bar is first drawn: its
+// throughput and ETA are then averaged over at least this long.
+const rateWindow = time.Second
+
+// isTerminal reports whether w is a terminal (a variable for the tests).
+var isTerminal = func(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
@@ -41,6 +46,7 @@ func newReporter(j Job, done, n int) *reporter {
 			progressbar.OptionThrottle(250*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
+		r.bar.StartWithoutRender() // its clock starts with training, not at its first frame
 	}
 	if done > 0 {
 		r.note(fmt.Sprintf("resumed from checkpoint after epoch %d of %d", done, j.Recipe.Epochs))
@@ -64,10 +70,26 @@ func (r *reporter) note(msg string) {
 	}
 }
 
-// add counts n trained samples.
+// add counts n trained samples. The bar is first drawn after rateWindow
+// (or at the end of the first epoch): drawn at the first batch, it divided
+// that batch by the microseconds since its clock started and showed
+// millions of images per second and an ETA of zero.
 func (r *reporter) add(n int) {
-	if r.bar != nil {
-		_ = r.bar.Add(n)
+	if r.bar == nil {
+		return
+	}
+	r.pending += n
+	if time.Since(r.start) < rateWindow {
+		return
+	}
+	r.flush()
+}
+
+// flush adds the samples held back by add to the bar.
+func (r *reporter) flush() {
+	if r.pending > 0 {
+		_ = r.bar.Add(r.pending)
+		r.pending = 0
 	}
 }
 
@@ -77,6 +99,7 @@ func (r *reporter) epochDone(rec Record) {
 	left := r.j.Recipe.Epochs - rec.Epoch
 	eta := time.Duration(float64(time.Since(r.start)) / float64(done) * float64(left)).Round(time.Second)
 	if r.bar != nil {
+		r.flush()
 		_ = r.bar.Clear()
 		fmt.Fprintf(r.j.Progress, "%s epoch %d/%d: train loss %.4f acc %.4f | val nll %.4f acc %.4f ece %.4f | %.1f ms/step %.0f img/s | eta %s\n",
 			r.j.Label, rec.Epoch, r.j.Recipe.Epochs, rec.TrainLoss, rec.TrainAcc, rec.ValNLL, rec.ValAcc, rec.ValECE,

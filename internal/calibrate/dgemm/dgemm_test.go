@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kdcal/kdcal/internal/testutil"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -72,6 +73,7 @@ func gemmCase(rng *rand.Rand, tA, tB blas.Transpose, m, n, k, pad int, alpha, be
 // leading dimensions, to 1e-14 of the scale of the sum (a k-term float64
 // dot product in a different order differs by ~k·ε relative to that scale).
 func TestDgemmMatchesGonum(t *testing.T) {
+	testutil.Slow(t, "about 5 s: every shape, transpose and stride against gonum")
 	for _, k := range []struct {
 		name string
 		f    func(int, []float64, int, int, []float64, int, []float64, int, float64)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kdcal/kdcal/internal/executor"
 	"github.com/kdcal/kdcal/internal/plan"
 )
 
@@ -38,7 +39,7 @@ type Subprocess struct {
 	// Grace between SIGTERM and SIGKILL on cancellation (default 30 s).
 	Grace time.Duration
 	// BusyExitCode is the child's exit status when another process holds
-	// the step's lock; Run then returns an error wrapping ErrBusy. 0: none.
+	// the step's lock; Run then returns an error wrapping executor.ErrBusy. 0: none.
 	BusyExitCode int
 
 	mu   sync.Mutex
@@ -62,7 +63,24 @@ func (p *Subprocess) linkPath(key string) string {
 
 func flatKey(key string) string { return strings.ReplaceAll(key, "/", "__") }
 
-// Run implements Runner.
+// ExitError is a step process that exited with a non-zero status.
+type ExitError struct {
+	Key     string
+	Code    int    // its exit status (-1: killed by a signal)
+	Log     string // the attempt's log
+	Message string // the error the process printed last ("kdcal: …", without the prefix); "" if none
+	Err     error  // from os/exec
+}
+
+// Error is "<exit status>; last lines of <log>:" and the log's last 8 lines.
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("%v; last lines of %s:\n%s", e.Err, e.Log, tail(e.Log, 8))
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Run runs step s as a child process and waits for it; a non-zero exit is
+// an *ExitError, or an error wrapping executor.ErrBusy for BusyExitCode.
 func (p *Subprocess) Run(ctx context.Context, s plan.Step) error {
 	logf, logPath, prevLink, err := p.openAttemptLog(s.Key)
 	if err != nil {
@@ -97,12 +115,16 @@ func (p *Subprocess) Run(ctx context.Context, s plan.Step) error {
 		return fmt.Errorf("%w (log: %s)", ctx.Err(), logPath)
 	}
 	if err != nil {
+		code := -1
 		var ee *exec.ExitError
-		if p.BusyExitCode != 0 && errors.As(err, &ee) && ee.ExitCode() == p.BusyExitCode {
-			p.dropAttemptLog(s.Key, logPath, prevLink)
-			return fmt.Errorf("%s: %w", s.Key, ErrBusy)
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
 		}
-		return fmt.Errorf("%v; last lines of %s:\n%s", err, logPath, tail(logPath, 8))
+		if p.BusyExitCode != 0 && code == p.BusyExitCode {
+			p.dropAttemptLog(s.Key, logPath, prevLink)
+			return fmt.Errorf("%s: %w", s.Key, executor.ErrBusy)
+		}
+		return &ExitError{Key: s.Key, Code: code, Log: logPath, Message: lastMessage(logPath), Err: err}
 	}
 	return nil
 }
@@ -192,6 +214,30 @@ func replaceLink(target, link string) error {
 		return err
 	}
 	return nil
+}
+
+// lastMessage returns the last error kdcal printed into a log: the last line
+// starting with "kdcal: " and its indented continuation lines (several
+// joined errors), without the prefix; "" when there is none.
+func lastMessage(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if msg, ok := strings.CutPrefix(lines[i], "kdcal: "); ok {
+			var more []string
+			for _, l := range lines[i+1:] {
+				if !strings.HasPrefix(l, "  ") {
+					break
+				}
+				more = append(more, strings.TrimPrefix(l, "  "))
+			}
+			return strings.Join(append([]string{msg}, more...), "\n")
+		}
+	}
+	return ""
 }
 
 // tail returns the last n lines of a file, indented.

@@ -340,19 +340,23 @@ func TestSlurmRejected(t *testing.T) {
 }
 
 // TestSlurmRollback: when sbatch rejects a later stage, Submit cancels the
-// stages it already queued. Stage B exceeds the default MaxArraySize (1001).
+// stages it already queued. Stage B has one task more than the cluster's
+// MaxArraySize, and Options.MaxArraySize claims the cluster takes it, so
+// Submit does not split it and sbatch rejects the array.
 func TestSlurmRollback(t *testing.T) {
 	requireCluster(t)
 	opts := testOptions(testDir(t))
 	opts.JobName = fmt.Sprintf("kdcal-rollback-%d", os.Getpid())
+	limit := clusterMaxArraySize(t)
+	opts.MaxArraySize = limit + 1
 	big := Stage{Name: "B"}
-	for i := range 1002 {
+	for i := range limit + 1 {
 		big.Tasks = append(big.Tasks, sh(fmt.Sprint(i), "true"))
 	}
 	s, err := Submit(context.Background(), opts, []Stage{{Name: "A", Tasks: []Task{sh("a", "sleep 60")}}, big})
 	if err == nil {
 		_ = s.Cancel()
-		t.Skip("this cluster accepts an array of 1002 tasks (MaxArraySize > 1002); cannot provoke a rejection")
+		t.Fatalf("sbatch accepted an array of %d tasks with MaxArraySize %d", limit+1, limit)
 	}
 	if !strings.Contains(err.Error(), `stage "B"`) {
 		t.Errorf("error does not name stage B: %v", err)

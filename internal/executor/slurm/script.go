@@ -132,7 +132,7 @@ func (sp scriptSpec) script() string {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("#!/bin/bash")
 	w("# kdcal: stage %s, %d task(s), one per array index (keys and commands in ../tasks.json).", sp.Stage, len(sp.Tasks))
-	w("# Submitted as (plus --dependency=afterok:<previous stage's job id>):")
+	w("# Submitted as (plus --dependency=afterok:<the job ids of the previous stage's arrays>):")
 	w("#   sbatch %s", commentSafe(QuoteArgs(sp.sbatchArgs(""))))
 	w("# Rerun task i alone: the same command with --array=i before the script path.")
 	for _, d := range sp.directives() {

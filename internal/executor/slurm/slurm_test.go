@@ -3,6 +3,7 @@ package slurm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -233,5 +234,50 @@ func TestProgressString(t *testing.T) {
 	}}
 	if got, want := p.String(), "a 3/4 done, 1 running, 1 failed; b 0/2 done"; got != want {
 		t.Errorf("String = %q, want %q", got, want)
+	}
+}
+
+func TestParseMaxArraySize(t *testing.T) {
+	tests := []struct {
+		out  string
+		want int
+		ok   bool
+	}{
+		{"MailProg                = /bin/true\nMaxArraySize            = 4\nMaxJobCount             = 10000\n", 4, true},
+		{"MaxArraySize=1001\n", 1001, true},
+		{"MaxJobCount = 10000\n", 0, false},
+		{"MaxArraySize = lots\n", 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := parseMaxArraySize(tt.out); got != tt.want || ok != tt.ok {
+			t.Errorf("parseMaxArraySize(%q) = %d, %v; want %d, %v", tt.out, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestSplit: a stage past MaxArraySize becomes arrays of at most that many
+// tasks, in order, named <stage>.1, <stage>.2, …; one that fits is kept.
+func TestSplit(t *testing.T) {
+	st := Stage{Name: "students"}
+	for i := range 7 {
+		st.Tasks = append(st.Tasks, Task{Key: fmt.Sprint(i), Args: []string{"true"}})
+	}
+	tests := []struct {
+		max  int
+		want string
+	}{
+		{7, "students:0-6"},
+		{1001, "students:0-6"},
+		{3, "students.1:0-2 students.2:3-5 students.3:6-6"},
+		{1, "students.1:0-0 students.2:1-1 students.3:2-2 students.4:3-3 students.5:4-4 students.6:5-5 students.7:6-6"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, p := range split(st, tt.max) {
+			got = append(got, fmt.Sprintf("%s:%s-%s", p.Name, p.Tasks[0].Key, p.Tasks[len(p.Tasks)-1].Key))
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("max %d: %s, want %s", tt.max, g, tt.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +40,15 @@ type Options struct {
 	Dir     string       // shared directory; each submission writes into a new subdirectory of it
 	Env     []string     // KEY=VALUE pairs exported in every task (after the thread variables)
 	JobName string       // job name prefix, default "kdcal": jobs are named <JobName>-<stage>
+	// MaxArraySize is the cluster's MaxArraySize (array indices must be
+	// below it); 0 asks `scontrol show config`, and uses Slurm's default
+	// (1001) when that does not say. A stage with more tasks is submitted as
+	// several arrays, <stage>.1, <stage>.2, ….
+	MaxArraySize int
 }
+
+// DefaultMaxArraySize is Slurm's default MaxArraySize.
+const DefaultMaxArraySize = 1001
 
 // DefaultPoll is the squeue polling interval when Options.Slurm.Poll is empty.
 const DefaultPoll = 2 * time.Second
@@ -52,13 +61,16 @@ const (
 	squeueGiveUp = 2 * time.Minute
 )
 
-// SubmittedStage is a stage that was submitted as one job array.
+// SubmittedStage is one job array: a stage, or a part of a stage with more
+// tasks than the cluster's MaxArraySize.
 type SubmittedStage struct {
-	Name   string
+	Name   string // the array's name: the stage's, or <stage>.<part> (from 1) when the stage is split
+	Stage  string // the stage it belongs to
 	JobID  string // array job id, as printed by sbatch --parsable
 	Script string // path of the array job script
 	Tasks  []Task
 	spec   scriptSpec
+	deps   []string // job ids it depends on (afterok): every array of the previous non-empty stage
 }
 
 // Submission is a plan submitted to Slurm. Wait collects its results; Cancel
@@ -104,9 +116,11 @@ func lookCommands() (commands, error) {
 
 // Submit writes one array job script per non-empty stage into a new
 // subdirectory of opts.Dir and submits the scripts with sbatch, each stage
-// depending (afterok) on the previous one. If a later sbatch fails, the
-// stages already submitted are cancelled. A plan without tasks submits
-// nothing and returns a Submission whose Wait returns at once.
+// depending (afterok) on the previous one. A stage with more tasks than the
+// cluster's MaxArraySize becomes several arrays, each of at most that many
+// tasks, all depending on every array of the previous stage. If a later
+// sbatch fails, the arrays already submitted are cancelled. A plan without
+// tasks submits nothing and returns a Submission whose Wait returns at once.
 func Submit(ctx context.Context, opts Options, stages []Stage) (*Submission, error) {
 	if err := validate(opts, stages); err != nil {
 		return nil, err
@@ -130,25 +144,78 @@ func Submit(ctx context.Context, opts Options, stages []Stage) (*Submission, err
 	if s.Dir, err = makeSubmissionDir(opts.Dir); err != nil {
 		return nil, err
 	}
-	prev := ""
+	maxArray := opts.MaxArraySize
+	if maxArray <= 0 {
+		if maxArray, err = s.maxArraySize(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var prev []string
 	for _, st := range stages {
 		if len(st.Tasks) == 0 {
 			continue
 		}
-		sub, err := s.submitStage(ctx, opts, st, prev)
-		if err != nil {
-			if cerr := s.Cancel(); cerr != nil {
-				err = errors.Join(err, cerr)
+		var ids []string
+		for _, part := range split(st, maxArray) {
+			sub, err := s.submitStage(ctx, opts, part, st.Name, prev)
+			if err != nil {
+				if cerr := s.Cancel(); cerr != nil {
+					err = errors.Join(err, cerr)
+				}
+				return nil, err
 			}
-			return nil, err
+			s.Stages = append(s.Stages, sub)
+			ids = append(ids, sub.JobID)
+			if err := s.writeManifest(); err != nil {
+				return nil, errors.Join(err, s.Cancel())
+			}
 		}
-		s.Stages = append(s.Stages, sub)
-		prev = sub.JobID
-		if err := s.writeManifest(); err != nil {
-			return nil, errors.Join(err, s.Cancel())
-		}
+		prev = ids
 	}
 	return s, nil
+}
+
+// split cuts a stage into arrays of at most maxArray tasks (array indices
+// 0 … maxArray-1): the stage itself when it fits, else <name>.1, <name>.2, ….
+func split(st Stage, maxArray int) []Stage {
+	if len(st.Tasks) <= maxArray {
+		return []Stage{st}
+	}
+	var parts []Stage
+	for i := 0; i < len(st.Tasks); i += maxArray {
+		parts = append(parts, Stage{Name: fmt.Sprintf("%s.%d", st.Name, len(parts)+1), Tasks: st.Tasks[i:min(i+maxArray, len(st.Tasks))]})
+	}
+	return parts
+}
+
+// maxArraySize reads the cluster's MaxArraySize from `scontrol show
+// config`, or returns Slurm's default when scontrol does not say.
+func (s *Submission) maxArraySize(ctx context.Context) (int, error) {
+	out, err := run(ctx, s.bin.scontrol, "show", "config")
+	if err != nil {
+		return DefaultMaxArraySize, nil
+	}
+	n, ok := parseMaxArraySize(out)
+	switch {
+	case !ok:
+		return DefaultMaxArraySize, nil
+	case n < 1:
+		return 0, fmt.Errorf("this Slurm cluster has job arrays disabled (MaxArraySize = %d in `scontrol show config`); the slurm executor submits each stage as a job array: use --executor local", n)
+	}
+	return n, nil
+}
+
+// parseMaxArraySize reads "MaxArraySize = N" from `scontrol show config`.
+func parseMaxArraySize(out string) (int, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) != "MaxArraySize" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		return n, err == nil
+	}
+	return 0, false
 }
 
 func countTasks(stages []Stage) int {
@@ -184,9 +251,9 @@ func makeSubmissionDir(dir string) (string, error) {
 	return sub, nil
 }
 
-// submitStage writes the stage's script and submits it after dep (a job id,
-// or "" for none).
-func (s *Submission) submitStage(ctx context.Context, opts Options, st Stage, dep string) (SubmittedStage, error) {
+// submitStage writes the script of one array (st, a part of stage) and
+// submits it after deps (job ids; none for the first stage).
+func (s *Submission) submitStage(ctx context.Context, opts Options, st Stage, stage string, deps []string) (SubmittedStage, error) {
 	sp := scriptSpec{
 		JobName: opts.JobName + "-" + st.Name,
 		Stage:   st.Name,
@@ -202,7 +269,7 @@ func (s *Submission) submitStage(ctx context.Context, opts Options, st Stage, de
 	if err := os.Chmod(path, 0o755); err != nil {
 		return SubmittedStage{}, err
 	}
-	args := sp.sbatchArgs(dep)
+	args := sp.sbatchArgs(strings.Join(deps, ":"))
 	out, err := run(ctx, s.bin.sbatch, args...)
 	if ce := (*commandError)(nil); errors.As(err, &ce) && ce.Stderr != "" {
 		return SubmittedStage{}, fmt.Errorf("sbatch could not submit stage %q: %s\n"+
@@ -215,7 +282,7 @@ func (s *Submission) submitStage(ctx context.Context, opts Options, st Stage, de
 	if err != nil {
 		return SubmittedStage{}, fmt.Errorf("sbatch stage %q: %w", st.Name, err)
 	}
-	return SubmittedStage{Name: st.Name, JobID: id, Script: path, Tasks: st.Tasks, spec: sp}, nil
+	return SubmittedStage{Name: st.Name, Stage: stage, JobID: id, Script: path, Tasks: st.Tasks, spec: sp, deps: deps}, nil
 }
 
 // parseJobID reads the output of sbatch --parsable: "<jobid>" or "<jobid>;<cluster>".
@@ -237,6 +304,7 @@ type manifest struct {
 
 type manifestStage struct {
 	Name   string         `json:"name"`
+	Stage  string         `json:"stage"`
 	JobID  string         `json:"job_id"`
 	Script string         `json:"script"`
 	Sbatch []string       `json:"sbatch"`
@@ -255,9 +323,8 @@ type manifestTask struct {
 // files, for people and tools inspecting a submission.
 func (s *Submission) writeManifest() error {
 	m := manifest{Dir: s.Dir}
-	dep := ""
 	for _, st := range s.Stages {
-		ms := manifestStage{Name: st.Name, JobID: st.JobID, Script: st.Script, Sbatch: st.spec.sbatchArgs(dep)}
+		ms := manifestStage{Name: st.Name, Stage: st.Stage, JobID: st.JobID, Script: st.Script, Sbatch: st.spec.sbatchArgs(strings.Join(st.deps, ":"))}
 		for i, t := range st.Tasks {
 			ms.Tasks = append(ms.Tasks, manifestTask{
 				Index: i, Key: t.Key, Args: t.Args,
@@ -265,7 +332,6 @@ func (s *Submission) writeManifest() error {
 			})
 		}
 		m.Stages = append(m.Stages, ms)
-		dep = st.JobID
 	}
 	return atomicfile.WriteJSON(filepath.Join(s.Dir, "tasks.json"), m)
 }

@@ -254,8 +254,15 @@ func (s *Submission) progress(rows []queueRow) Progress {
 // tasks that left no exit status.
 func (s *Submission) collect(ctx context.Context) []Result {
 	var res []Result
-	earlierFailed := false
-	for _, st := range s.Stages {
+	earlierFailed := false // a task of an earlier stage (not an earlier array of the same stage) did not complete
+	stageStart := 0        // index in res of the first task of the current stage
+	for k, st := range s.Stages {
+		if k > 0 && st.Stage != s.Stages[k-1].Stage {
+			for _, r := range res[stageStart:] {
+				earlierFailed = earlierFailed || r.State != Completed
+			}
+			stageStart = len(res)
+		}
 		var ctl map[int]ctlTask // loaded on first need
 		for i, t := range st.Tasks {
 			base := st.spec.statusBase(i)
@@ -285,9 +292,6 @@ func (s *Submission) collect(ctx context.Context) []Result {
 			}
 			r.State, r.ExitCode, r.Reason = why.classify()
 			res = append(res, r)
-		}
-		for _, r := range res {
-			earlierFailed = earlierFailed || r.State != Completed
 		}
 	}
 	return res
