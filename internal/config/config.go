@@ -11,7 +11,7 @@
 // Every other package receives the typed section it needs, never viper.
 package config
 
-import "math"
+import "github.com/kdcal/kdcal/internal/spec"
 
 // Config is the whole, resolved configuration of one study.
 type Config struct {
@@ -51,37 +51,25 @@ type Data struct {
 }
 
 // Classes returns the number of classes of the configured dataset (0 for an
-// unknown one).
+// unknown one, which Validate reports).
 func (d Data) Classes() int {
-	switch d.Dataset {
-	case "mnist", "fashion-mnist", "cifar10":
-		return 10
-	case "cifar100":
-		return 100
-	case "synthetic":
-		return d.Synthetic.Classes
+	sh, err := d.Shape()
+	if err != nil {
+		return 0
 	}
-	return 0
+	return sh.Classes
 }
 
-// Shape returns the input shape (C, H, W) and number of classes of the
-// configured dataset, known without reading it: 3×32×32 for CIFAR, the
-// synthetic set's features as a square image when they are a square number
-// (else 1×1×features), 1×28×28×10 otherwise (MNIST, Fashion-MNIST).
-func (d Data) Shape() (c, h, w, classes int) {
-	classes = d.Classes()
-	switch d.Dataset {
-	case "cifar10", "cifar100":
-		return 3, 32, 32, classes
-	case "synthetic":
-		s := d.Synthetic
-		if side := int(math.Sqrt(float64(s.Features))); side*side == s.Features {
-			return 1, side, side, classes
-		}
-		return 1, 1, s.Features, classes
-	default: // mnist, fashion-mnist
-		return 1, 28, 28, 10
+// Shape returns the input shape and number of classes of the configured
+// dataset, known without reading it, from the dataset registry
+// (internal/spec). An unknown name is an error naming data.dataset and the
+// registered datasets.
+func (d Data) Shape() (spec.Shape, error) {
+	ds, err := spec.LookupDataset(d.Dataset)
+	if err != nil {
+		return spec.Shape{}, &Error{Key: "data.dataset", Msg: err.Error()}
 	}
+	return ds.Shape(spec.Generated{Features: d.Synthetic.Features, Classes: d.Synthetic.Classes}), nil
 }
 
 // Synthetic configures the seeded synthetic dataset (for tests and smoke runs).
@@ -91,6 +79,16 @@ type Synthetic struct {
 	Classes  int `mapstructure:"classes" yaml:"classes"`   // number of classes
 	Features int `mapstructure:"features" yaml:"features"` // input dimension (image side² when used by a CNN)
 	Seed     int `mapstructure:"seed" yaml:"seed"`         // generator seed
+}
+
+// Spec returns the architecture in the generic form the model-family
+// registry (internal/spec) reads: conv only when set, hidden.
+func (m ModelSpec) Spec() spec.Spec {
+	s := spec.Spec{"hidden": m.Hidden}
+	if m.Conv != nil {
+		s["conv"] = m.Conv
+	}
+	return s
 }
 
 // ModelSpec describes one architecture. An MLP uses Hidden only; a CNN has
@@ -205,8 +203,8 @@ const (
 )
 
 var (
-	Datasets    = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"}
-	Families    = []string{FamilyMLP, FamilyCNN}
+	Datasets    = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"} // the built-in datasets, in this order for listings
+	Families    = []string{FamilyMLP, FamilyCNN}                                         // the built-in families
 	Optimizers  = []string{"adam", "sgd"}
 	Schedules   = []string{"constant", "step", "cosine"}
 	Arms        = []string{ArmRaw, ArmCalibrated, ArmScratch}

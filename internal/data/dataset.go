@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Raw is an official split as read from disk: N examples of C×H×W inputs.
@@ -392,17 +393,20 @@ func (it *Iterator) Next() bool {
 // Batches returns the number of batches per epoch.
 func (d *Dataset) Batches(bs int) int { return (d.N + bs - 1) / bs }
 
-// Shape returns the input shape (C, H, W) and number of classes of the
-// configured dataset without reading it (config.Data.Shape).
-func Shape(cfg config.Data) (c, h, w, classes int) { return cfg.Shape() }
+// Shape returns the input shape and number of classes of the configured
+// dataset without reading it, from the dataset registry (config.Data.Shape);
+// an unknown name is an error naming data.dataset and the valid names.
+func Shape(cfg config.Data) (spec.Shape, error) { return cfg.Shape() }
 
 // PixelScale is the factor Load multiplies stored inputs by before
-// normalising: 1/255 for the image datasets (pixels in [0, 255] become
-// [0, 1]), 1 for the synthetic set, used as generated. A model file records
-// it, so that its inputs can be prepared as in training.
+// normalising, as the dataset declares it (spec.Dataset.PixelScale): 1/255
+// for the image datasets (pixels in [0, 255] become [0, 1]), 1 for the
+// synthetic set, used as generated; 0 for an unknown dataset. A model file
+// records it, so that its inputs can be prepared as in training.
 func PixelScale(dataset string) float64 {
-	if dataset == "synthetic" {
-		return 1
+	d, err := spec.LookupDataset(dataset)
+	if err != nil {
+		return 0
 	}
-	return 1.0 / 255
+	return d.PixelScale
 }

@@ -40,7 +40,11 @@ func (Catalog) IsDataError(err error) bool {
 // ListSizes prints the teacher size table of the configured family and the
 // student, with parameter counts for the configured dataset's input shape.
 func (Catalog) ListSizes(w io.Writer, cfg *config.Config) error {
-	c, h, wd, classes := data.Shape(cfg.Data)
+	sh, err := data.Shape(cfg.Data)
+	if err != nil {
+		return err
+	}
+	c, h, wd, classes := sh.C, sh.H, sh.W, sh.Classes
 	fmt.Fprintf(w, "Teacher sizes, family %s, input %d×%d×%d, %d classes (%s); * = in teacher.sizes\n",
 		cfg.Teacher.Family, c, h, wd, classes, cfg.Data.Dataset)
 	selected := map[string]bool{}

@@ -9,6 +9,7 @@ import (
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/plan"
+	kspec "github.com/kdcal/kdcal/internal/spec"
 )
 
 // randomSplits returns n random 1×28×28 "images" with random labels of 10
@@ -49,7 +50,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		// Flops per step: forward + backward = 3 × forward multiply-adds
 		// (plan.TrainCost), minus the first layer's input gradient, which is
 		// never computed (the input is data) — by kdcal or by PyTorch.
-		flops := 2 * (plan.TrainCost(c.family, c.spec, [3]int{1, 28, 28}, 10) - firstLayerMACs(c.family, c.spec)) * 128
+		flops := 2 * (plan.TrainCost(c.family, c.spec, kspec.Shape{C: 1, H: 28, W: 28, Classes: 10}) - firstLayerMACs(c.family, c.spec)) * 128
 		b.Run(c.name, func(b *testing.B) { benchStep(b, c.family, c.spec, 128, flops) })
 	}
 }
