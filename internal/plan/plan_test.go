@@ -18,8 +18,6 @@ func load(t *testing.T, set map[string]string) *config.Config {
 	return c
 }
 
-
-
 // changed returns the keys whose hash differs between two plans (both must
 // have the same steps) and the keys present in only one of them.
 func changed(a, b *Plan) []string {
