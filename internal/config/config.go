@@ -81,35 +81,25 @@ type Synthetic struct {
 	Seed     int `mapstructure:"seed" yaml:"seed"`         // generator seed
 }
 
-// Spec returns the architecture in the generic form the model-family
-// registry (internal/spec) reads: conv only when set, hidden.
-func (m ModelSpec) Spec() spec.Spec {
-	s := spec.Spec{"hidden": m.Hidden}
-	if m.Conv != nil {
-		s["conv"] = m.Conv
-	}
-	return s
-}
-
-// ModelSpec describes one architecture. An MLP uses Hidden only; a CNN has
-// one 3×3 same-padded conv + ReLU + 2×2 max-pool stage per Conv entry
-// (its output channels), then the dense Hidden layers.
-type ModelSpec struct {
-	Conv   []int `mapstructure:"conv" yaml:"conv,omitempty"`
-	Hidden []int `mapstructure:"hidden" yaml:"hidden"`
-}
+// ModelSpec is one architecture as the configuration holds it: its
+// family's keys (e.g. conv and hidden for mlp and cnn) with whole numbers
+// or lists of whole numbers, read and checked by the family registered
+// under teacher.family / student.family (internal/spec).
+type ModelSpec = spec.Spec
 
 // Teacher selects the teacher family, the sizes to train, and their recipe.
 type Teacher struct {
-	// Family is "mlp" or "cnn": which size table below is used.
+	// Family is a registered model family: which size table below is used.
 	Family string `mapstructure:"family" yaml:"family"`
 	// Sizes lists the size names to train, smallest first.
 	Sizes []string `mapstructure:"sizes" yaml:"sizes"`
-	// MLP and CNN map size names to architectures.
-	MLP map[string]ModelSpec `mapstructure:"mlp" yaml:"mlp"`
-	CNN map[string]ModelSpec `mapstructure:"cnn" yaml:"cnn"`
 	// Train is the teachers' training recipe.
 	Train Train `mapstructure:"train" yaml:"train"`
+	// Tables maps a family name to its size table (size name → spec): the
+	// keys teacher.<family>.<size> of every registered family, e.g.
+	// teacher.cnn.tiny. A family registered later brings its own key; no
+	// field per family.
+	Tables map[string]map[string]ModelSpec `mapstructure:",remain" yaml:",inline"`
 }
 
 // Spec returns the architecture of a named teacher size in the configured family.
@@ -119,12 +109,7 @@ func (t Teacher) Spec(size string) (ModelSpec, bool) {
 }
 
 // Table returns the size table of the configured family.
-func (t Teacher) Table() map[string]ModelSpec {
-	if t.Family == FamilyCNN {
-		return t.CNN
-	}
-	return t.MLP
-}
+func (t Teacher) Table() map[string]ModelSpec { return t.Tables[t.Family] }
 
 // Student is the one fixed student architecture and its recipe.
 type Student struct {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -158,11 +159,10 @@ func (v *validator) teacher(t Teacher) {
 				s, t.Family, strings.Join(SortedNames(table), ", "))
 		}
 	}
-	for _, name := range SortedNames(t.MLP) {
-		v.model("teacher.mlp."+name, FamilyMLP, t.MLP[name])
-	}
-	for _, name := range SortedNames(t.CNN) {
-		v.model("teacher.cnn."+name, FamilyCNN, t.CNN[name])
+	for _, fam := range slices.Sorted(maps.Keys(t.Tables)) {
+		for _, name := range SortedNames(t.Tables[fam]) {
+			v.model("teacher."+fam+"."+name, fam, t.Tables[fam][name])
+		}
 	}
 	v.train("teacher.train", t.Train)
 }
@@ -181,7 +181,7 @@ func (v *validator) model(key, family string, m ModelSpec) {
 	if err != nil {
 		return
 	}
-	for _, p := range f.Check(m.Spec()) {
+	for _, p := range f.Check(m) {
 		k := key
 		if p.Key != "" {
 			k += "." + p.Key

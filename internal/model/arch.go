@@ -36,7 +36,7 @@ type Arch struct {
 // (unknown family, non-positive widths, an image too small for the number of
 // pooling stages) are errors naming the offending value.
 func NewArch(family string, s config.ModelSpec, c, h, w, classes int) (Arch, error) {
-	d, err := spec.NewArch(family, s.Spec(), spec.Shape{C: c, H: h, W: w, Classes: classes})
+	d, err := spec.NewArch(family, s, spec.Shape{C: c, H: h, W: w, Classes: classes})
 	if err != nil {
 		return Arch{}, fmt.Errorf("model: %w", err)
 	}

@@ -87,6 +87,7 @@ func BuildMode(g *G.ExprGraph, w *Weights, bs int, mode Mode) (*Graph, error) {
 // buildConvNet builds the mlp and cnn families (see the package doc).
 func buildConvNet(gr *Graph, a Arch, _ Mode) error {
 	g, bs, dt := gr.G, gr.BS, gr.Params[0].Dtype()
+	ca := a.desc.(spec.ConvArch)
 	var (
 		h   *G.Node
 		err error
@@ -94,12 +95,12 @@ func buildConvNet(gr *Graph, a Arch, _ Mode) error {
 	if a.Family == config.FamilyCNN {
 		gr.X = G.NewTensor(g, dt, 4, G.WithShape(bs, a.C, a.H, a.W), G.WithName("x"))
 		h = gr.X
-		for i := range a.Spec.Conv {
+		for i := range ca.Spec.Conv {
 			if h, err = convStage(h, gr.Params[2*i], gr.Params[2*i+1]); err != nil {
 				return fmt.Errorf("model: conv stage %d: %w", i, err)
 			}
 		}
-		c, fh, fw := a.desc.(spec.ConvArch).FeatureShape()
+		c, fh, fw := ca.FeatureShape()
 		if h, err = G.Reshape(h, tensor.Shape{bs, c * fh * fw}); err != nil {
 			return fmt.Errorf("model: flatten: %w", err)
 		}
@@ -107,8 +108,8 @@ func buildConvNet(gr *Graph, a Arch, _ Mode) error {
 		gr.X = G.NewMatrix(g, dt, G.WithShape(bs, a.D()), G.WithName("x"))
 		h = gr.X
 	}
-	first := 2 * len(a.Spec.Conv)
-	for i := range a.Spec.Hidden {
+	first := 2 * len(ca.Spec.Conv)
+	for i := range ca.Spec.Hidden {
 		if h, err = dense(h, gr.Params[first+2*i], gr.Params[first+2*i+1], true); err != nil {
 			return fmt.Errorf("model: dense layer %d: %w", i, err)
 		}

@@ -157,10 +157,4 @@ func ScratchHash(c *config.Config, epochs, seed int) string {
 
 // hashSpec is what a step hash records of an architecture: its family's
 // HashKey (for mlp and cnn, {Conv, Hidden} as before the registry).
-func hashSpec(family string, m config.ModelSpec) any {
-	f, err := spec.LookupFamily(family)
-	if err != nil {
-		return m // unreachable for a validated configuration
-	}
-	return f.HashKey(m.Spec())
-}
+func hashSpec(family string, m config.ModelSpec) any { return spec.HashKey(family, m) }

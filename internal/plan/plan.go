@@ -166,7 +166,7 @@ func ReportHash(c *config.Config, steps []Step) string {
 // model (its family's spec.Arch.Cost); 0 when the architecture is invalid
 // for the shape, which training reports.
 func TrainCost(family string, m config.ModelSpec, in spec.Shape) float64 {
-	a, err := spec.NewArch(family, m.Spec(), in)
+	a, err := spec.NewArch(family, m, in)
 	if err != nil {
 		return 0
 	}

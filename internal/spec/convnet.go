@@ -21,8 +21,8 @@ func init() {
 // ConvSpec is the typed spec of the mlp and cnn families. Its JSON (field
 // names Conv and Hidden) is what step hashes and summaries record.
 type ConvSpec struct {
-	Conv   []int
-	Hidden []int
+	Conv   []int `yaml:"conv,omitempty"`
+	Hidden []int `yaml:"hidden"`
 }
 
 type convFamily struct {

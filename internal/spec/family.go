@@ -186,3 +186,13 @@ func NewArch(family string, s Spec, in Shape) (Arch, error) {
 	}
 	return f.New(s, in)
 }
+
+// HashKey returns family's HashKey of s (s itself for an unknown family):
+// what step hashes and summaries record of an architecture.
+func HashKey(family string, s Spec) any {
+	f, err := LookupFamily(family)
+	if err != nil {
+		return s
+	}
+	return f.HashKey(s)
+}

@@ -37,13 +37,13 @@ func randomSplits(n int) *data.Splits {
 // time per step (cpu-ms/step), which other jobs on a shared machine do not
 // inflate; run with -cpu 1.
 func BenchmarkTrainStep(b *testing.B) {
-	cnn := config.Default().Teacher.CNN
+	cnn := config.Default().Teacher.Tables["cnn"]
 	cases := []struct {
 		name   string
 		family string
 		spec   config.ModelSpec
 	}{
-		{"mlp-784-512-512-10", config.FamilyMLP, config.ModelSpec{Hidden: []int{512, 512}}},
+		{"mlp-784-512-512-10", config.FamilyMLP, config.ModelSpec{"hidden": []int{512, 512}}},
 		{"cnn-medium", config.FamilyCNN, cnn["medium"]},
 	}
 	for _, c := range cases {
@@ -59,9 +59,9 @@ func BenchmarkTrainStep(b *testing.B) {
 // example on 1×28×28 inputs: a 3×3 conv to Conv[0] channels, or a dense layer.
 func firstLayerMACs(family string, spec config.ModelSpec) float64 {
 	if family == config.FamilyCNN {
-		return 9 * float64(spec.Conv[0]) * 28 * 28
+		return 9 * float64(spec["conv"].([]int)[0]) * 28 * 28
 	}
-	return 784 * float64(spec.Hidden[0])
+	return 784 * float64(spec["hidden"].([]int)[0])
 }
 
 func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int, flops float64) {
@@ -111,7 +111,7 @@ func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int, flops
 // target is no growth after epoch 1.
 func BenchmarkEpochMemory(b *testing.B) {
 	s := randomSplits(20 * 128)
-	cnn := config.Default().Teacher.CNN
+	cnn := config.Default().Teacher.Tables["cnn"]
 	for i := 0; i < b.N; i++ {
 		var heaps []float64
 		j := Job{Label: "memory", Family: config.FamilyCNN, Spec: cnn["medium"], Recipe: recipe(6, 128), Data: s,

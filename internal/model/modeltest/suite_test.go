@@ -12,10 +12,10 @@ var small = spec.Shape{C: 1, H: 8, W: 8, Classes: 3}
 
 func TestMLP(t *testing.T) {
 	modeltest.Suite{Family: config.FamilyMLP, Input: small,
-		Sizes: []config.ModelSpec{{Hidden: []int{4}}, {Hidden: []int{16, 16}}}}.Run(t)
+		Sizes: []config.ModelSpec{{"hidden": []int{4}}, {"hidden": []int{16, 16}}}}.Run(t)
 }
 
 func TestCNN(t *testing.T) {
 	modeltest.Suite{Family: config.FamilyCNN, Input: small,
-		Sizes: []config.ModelSpec{{Conv: []int{2}, Hidden: []int{4}}, {Conv: []int{4, 8}, Hidden: []int{16}}}}.Run(t)
+		Sizes: []config.ModelSpec{{"conv": []int{2}, "hidden": []int{4}}, {"conv": []int{4, 8}, "hidden": []int{16}}}}.Run(t)
 }

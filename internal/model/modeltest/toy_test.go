@@ -78,5 +78,5 @@ func buildLinear(gr *model.Graph, a model.Arch, _ model.Mode) error {
 
 func TestToyLinearFamily(t *testing.T) {
 	modeltest.Suite{Family: "linear", Input: small,
-		Sizes: []config.ModelSpec{{}, {Hidden: []int{4}}}}.Run(t)
+		Sizes: []config.ModelSpec{{}, {"hidden": []int{4}}}}.Run(t)
 }
