@@ -156,8 +156,8 @@ func ReadFloat32(st safetensors.SafeTensors, name string, shape []int) ([]float3
 // meta's architecture fields are taken from w.
 func Save(path string, w *Weights, meta Meta) error {
 	arch := MetaOf(w)
-	meta.Family, meta.Conv, meta.Hidden, meta.Input, meta.Classes, meta.Params, meta.Layout =
-		arch.Family, arch.Conv, arch.Hidden, arch.Input, arch.Classes, arch.Params, arch.Layout
+	meta.Family, meta.Conv, meta.Hidden, meta.Spec, meta.Input, meta.Classes, meta.Params, meta.Layout =
+		arch.Family, arch.Conv, arch.Hidden, arch.Spec, arch.Input, arch.Classes, arch.Params, arch.Layout
 	mj, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("model: encode metadata: %w", err)

@@ -111,14 +111,25 @@ func Ints(v any) ([]int, bool) {
 		return x, true
 	case int:
 		return []int{x}, true
+	case float64:
+		if x != float64(int(x)) {
+			return nil, false
+		}
+		return []int{int(x)}, true
 	case []any:
 		out := make([]int, 0, len(x))
 		for _, e := range x {
-			i, ok := e.(int)
-			if !ok {
+			switch i := e.(type) {
+			case int:
+				out = append(out, i)
+			case float64: // a spec read back from JSON (safetensors metadata)
+				if i != float64(int(i)) {
+					return nil, false
+				}
+				out = append(out, int(i))
+			default:
 				return nil, false
 			}
-			out = append(out, i)
 		}
 		return out, true
 	case nil:

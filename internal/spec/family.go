@@ -148,7 +148,7 @@ func LookupFamily(name string) (Family, error) {
 	f, ok := families[name]
 	mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("unknown model family %q (registered: %s)", name, strings.Join(FamilyNames(), ", "))
+		return nil, fmt.Errorf("unknown family %q (registered model families: %s)", name, strings.Join(FamilyNames(), ", "))
 	}
 	return f, nil
 }

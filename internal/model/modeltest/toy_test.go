@@ -7,6 +7,7 @@ package modeltest_test
 
 import (
 	"fmt"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 
@@ -79,4 +80,27 @@ func buildLinear(gr *model.Graph, a model.Arch, _ model.Mode) error {
 func TestToyLinearFamily(t *testing.T) {
 	modeltest.Suite{Family: "linear", Input: small,
 		Sizes: []config.ModelSpec{{}, {"hidden": []int{4}}}}.Run(t)
+}
+
+// The toy family is configured like a built-in one, with no config field of
+// its own: teacher.linear.<size>, its keys checked by the family.
+func TestToyLinearFamilyConfig(t *testing.T) {
+	c, err := config.Load(config.Source{Set: map[string]string{"teacher.family": "linear", "teacher.sizes": "one",
+		"teacher.linear.one.hidden": "2", "data.dataset": "synthetic"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := c.Teacher.Spec("one")
+	if !ok {
+		t.Fatal("teacher.linear.one is not in the size table")
+	}
+	sh, _ := c.Data.Shape()
+	a, err := model.NewArch("linear", m, sh.C, sh.H, sh.W, sh.Classes)
+	if err != nil || a.Desc().Cost() != 3*2*16*4 {
+		t.Fatalf("NewArch: %v, cost %v", err, a.Desc().Cost())
+	}
+	_, err = config.Load(config.Source{Set: map[string]string{"teacher.linear.one.width": "2"}})
+	if err == nil || !strings.Contains(err.Error(), "unknown key") {
+		t.Fatalf("a key the family does not have: %v", err)
+	}
 }
