@@ -166,3 +166,111 @@ func TestExternalTeacherMatchesTrained(t *testing.T) {
 		t.Errorf("after replacing test_logits.npy: exit %d, want the teacher and its calibration redone\n%s", code, stderr)
 	}
 }
+
+// writeLogits writes an n×c float32 .npy of arbitrary finite logits.
+func writeLogits(t *testing.T, path string, n, c int) {
+	t.Helper()
+	x := make([]float32, n*c)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := npyfile.WriteFloat32(path, x, n, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExternalTeacherErrors pins the error of each bad external teacher:
+// exit 3 for teacher.* keys, exit 4 naming the file for missing or bad
+// data, and nothing run or written in the store (the scratch student, which
+// needs no teacher, does not start either).
+func TestExternalTeacherErrors(t *testing.T) {
+	// A valid layout: sizes small and large, seed 0, 600×4 and 200×4 logits.
+	valid := func(t *testing.T, ext string) {
+		for _, size := range []string{"small", "large"} {
+			writeLogits(t, filepath.Join(ext, size, "seed-0", "train_logits.npy"), 600, 4)
+			writeLogits(t, filepath.Join(ext, size, "seed-0", "test_logits.npy"), 200, 4)
+		}
+	}
+	nan := func(t *testing.T, path string) {
+		b, _ := os.ReadFile(path)
+		copy(b[len(b)-4:], []byte{0, 0, 0xc0, 0x7f}) // float32 NaN, little-endian, in the last element
+		os.WriteFile(path, b, 0o644)
+	}
+	tests := []struct {
+		name   string
+		set    []string
+		break_ func(t *testing.T, ext string)
+		code   int
+		want   []string
+	}{
+		{"no external_dir", []string{"teacher.external_dir="}, nil, ExitConfig,
+			[]string{"teacher.external_dir: must name the directory"}},
+		{"external_dir missing", []string{"teacher.external_dir=EXT/nope"}, nil, ExitConfig,
+			[]string{"teacher.external_dir", "EXT/nope does not exist"}},
+		{"bad source", []string{"teacher.source=torch"}, nil, ExitConfig,
+			[]string{`teacher.source: "torch" is not one of trained, external`}},
+		{"size not a name", []string{"teacher.sizes=[../x]"}, nil, ExitConfig,
+			[]string{`size "../x" must use only letters`}},
+		{"missing size", []string{"teacher.sizes=[small, huge]"}, nil, ExitData,
+			[]string{"EXT/huge: teacher size \"huge\" (teacher.sizes) has no directory", "found: large, small"}},
+		{"missing seed", []string{"seeds=[0, 1]"}, nil, ExitData,
+			[]string{"EXT/small/seed-1/train_logits.npy: missing: teacher small has no logits for seed 1", "found: seed-0"}},
+		{"train rows", nil, func(t *testing.T, ext string) {
+			writeLogits(t, filepath.Join(ext, "large", "seed-0", "train_logits.npy"), 540, 4)
+		},
+			ExitData, []string{"EXT/large/seed-0/train_logits.npy: 540 rows, but the official training set (validation rows included) of synthetic has 600 examples"}},
+		{"test rows", nil, func(t *testing.T, ext string) {
+			writeLogits(t, filepath.Join(ext, "small", "seed-0", "test_logits.npy"), 199, 4)
+		},
+			ExitData, []string{"EXT/small/seed-0/test_logits.npy: 199 rows, but the official test set of synthetic has 200 examples"}},
+		{"classes", nil, func(t *testing.T, ext string) {
+			writeLogits(t, filepath.Join(ext, "small", "seed-0", "train_logits.npy"), 600, 10)
+		},
+			ExitData, []string{"EXT/small/seed-0/train_logits.npy: 10 columns, but synthetic has 4 classes"}},
+		{"NaN", nil, func(t *testing.T, ext string) { nan(t, filepath.Join(ext, "small", "seed-0", "test_logits.npy")) },
+			ExitData, []string{"EXT/small/seed-0/test_logits.npy: non-finite value NaN at row 199, column 3"}},
+		{"integer logits", nil, func(t *testing.T, ext string) {
+			npyfile.WriteInt64(filepath.Join(ext, "small", "seed-0", "test_logits.npy"), make([]int, 200))
+		}, ExitData, []string{"EXT/small/seed-0/test_logits.npy", "float32"}},
+		{"params.json", nil, func(t *testing.T, ext string) {
+			writeFile(t, filepath.Join(ext, "small", "params.json"), []byte(`{"parameters": 12}`))
+		}, ExitData, []string{"EXT/small/params.json: must be {\"params\": N}", "unknown field"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ext := filepath.Join(dir, "ext")
+			valid(t, ext)
+			if tt.break_ != nil {
+				tt.break_(t, ext)
+			}
+			study := strings.Replace(externalStudy(dir, "x", "  source: external\n  external_dir: "+ext+"\n"),
+				"sizes: [small]", "sizes: [small, large]", 1)
+			study = strings.Replace(study, "arms: [raw, calibrated]", "arms: [raw, calibrated, scratch]", 1)
+			writeFile(t, filepath.Join(dir, "x.yaml"), []byte(study))
+			for _, cmd := range [][]string{{"run"}, {"train-teachers"}} {
+				args := append(cmd, "--config", filepath.Join(dir, "x.yaml"))
+				for _, s := range tt.set {
+					args = append(args, "--set", strings.ReplaceAll(s, "EXT", ext))
+				}
+				code, _, stderr := run(t, "", nil, args...)
+				if code != tt.code {
+					t.Errorf("%s: exit %d, want %d\n%s", cmd[0], code, tt.code, stderr)
+				}
+				for _, w := range tt.want {
+					if w = strings.ReplaceAll(w, "EXT", ext); !strings.Contains(stderr, w) {
+						t.Errorf("%s: stderr lacks %q:\n%s", cmd[0], w, stderr)
+					}
+				}
+				for _, d := range []string{"teachers", "students"} {
+					if _, err := os.Stat(filepath.Join(dir, "exp", "x", d)); err == nil {
+						t.Errorf("%s: %s/ was written before the check failed", cmd[0], d)
+					}
+				}
+			}
+		})
+	}
+}

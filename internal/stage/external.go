@@ -69,7 +69,9 @@ func (t *Teachers) Check(_ context.Context, env *pipeline.Env, steps []plan.Step
 			if errors.As(err, &ce) {
 				return err // external_dir itself: once, not once per step
 			}
-			errs = append(errs, err)
+			if !slices.ContainsFunc(errs, func(e error) bool { return e.Error() == err.Error() }) {
+				errs = append(errs, err) // a missing size once, not once per seed
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -180,7 +182,7 @@ func checkExternalSeed(path, size string, seed int, dir string) error {
 		_, err := strconv.Atoi(strings.TrimPrefix(n, "seed-"))
 		return strings.HasPrefix(n, "seed-") && err == nil
 	})
-	return &data.Error{Path: path, Msg: fmt.Sprintf("missing: teacher %s has no logits for seed %d (seeds)", size, seed),
+	return &data.Error{Path: path, Msg: fmt.Sprintf("missing: teacher %s has no logits for seed %d (listed in seeds)", size, seed),
 		Hint: fmt.Sprintf("export seed %d's %s there, or set seeds to the seeds exported (found: %s)", seed, filepath.Base(path), orNone(found))}
 }
 
