@@ -274,3 +274,17 @@ func TestExternalTeacherErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestExternalListSizes: --list-sizes shows the external sizes with their
+// params.json counts and the seeds found, not the family's size table.
+func TestExternalListSizes(t *testing.T) {
+	dir := t.TempDir()
+	ext := filepath.Join(dir, "ext")
+	writeLogits(t, filepath.Join(ext, "small", "seed-0", "train_logits.npy"), 600, 4)
+	writeFile(t, filepath.Join(ext, "small", "params.json"), []byte(`{"params": 12345}`))
+	writeFile(t, filepath.Join(dir, "x.yaml"), []byte(externalStudy(dir, "x", "  source: external\n  external_dir: "+ext+"\n")))
+	code, out, stderr := run(t, "", nil, "train-teachers", "--list-sizes", "--config", filepath.Join(dir, "x.yaml"))
+	if code != 0 || !strings.Contains(out, "small  12,345  seed-0") || strings.Contains(out, "tiny") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/kdcal/kdcal/internal/atomicfile"
@@ -316,4 +318,31 @@ func widen(x []float32) []float64 {
 		out[i] = float64(v)
 	}
 	return out
+}
+
+// listExternalSizes prints the external teacher sizes of teacher.sizes with
+// their parameter counts (params.json) and the seeds found, for
+// `kdcal train-teachers --list-sizes`.
+func listExternalSizes(w io.Writer, cfg *config.Config) error {
+	dir := cfg.Teacher.ExternalDir
+	if err := checkExternalDir(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "External teachers in %s (teacher.source external), %s\n", dir, cfg.Data.Dataset)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SIZE\tPARAMS\tSEEDS FOUND")
+	for _, size := range cfg.Teacher.Sizes {
+		_, _, pf := plan.ExternalFiles(dir, size, 0)
+		n, err := readExternalParams(pf)
+		if err != nil {
+			return err
+		}
+		params := "-"
+		if n > 0 {
+			params = thousands(n)
+		}
+		seeds := listDirs(filepath.Join(dir, size), func(n string) bool { return strings.HasPrefix(n, "seed-") })
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", size, params, orNone(seeds))
+	}
+	return tw.Flush()
 }
