@@ -11,7 +11,6 @@ import (
 	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/npyfile"
 	"github.com/kdcal/kdcal/internal/runstore"
-	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // externalStudy is a tiny synthetic study: 600 official training examples
@@ -90,7 +89,8 @@ func exportTeacher(t *testing.T, step, ext string, official int) {
 // replaces an external file and checks that the teacher and what depends
 // on it are redone.
 func TestExternalTeacherMatchesTrained(t *testing.T) {
-	testutil.Slow(t, "about 10 s: one teacher, a calibration and two students, twice, as step processes")
+	// About 4 s (one teacher, a calibration, two students and a report as
+	// step processes): fast enough for -short, which keeps it in `make test`.
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "trained.yaml"), []byte(externalStudy(dir, "trained", "")))
 	if code, _, stderr := run(t, "", nil, "run", "--config", filepath.Join(dir, "trained.yaml"),
