@@ -164,18 +164,10 @@ func (a *Analysis) teacherGrids() {
 			}
 			if c := s.Calibration(a.CalMethod, size, seed); c != nil {
 				a.eceAfter.V[u][j] = c.Test.After.ECE
-				a.temp.V[u][j] = temperatureOf(c.Params)
+				a.temp.V[u][j] = c.Temperature()
 			}
 		}
 	}
-}
-
-// temperatureOf returns params["temperature"], or NaN.
-func temperatureOf(p map[string]any) float64 {
-	if t, ok := p["temperature"].(float64); ok {
-		return t
-	}
-	return math.NaN()
 }
 
 func (a *Analysis) calibrationRows() {
@@ -198,7 +190,7 @@ func (a *Analysis) calibrationRows() {
 				for j, seed := range s.Seeds {
 					t[j] = math.NaN()
 					if c := s.Calibration(m, size, seed); c != nil {
-						t[j] = temperatureOf(c.Params)
+						t[j] = c.Temperature()
 					}
 				}
 				r.T = stats.Aggregate(t)
