@@ -5,6 +5,7 @@
 package artifact
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -81,7 +82,7 @@ func (r CalibrationResult) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("calibration result params: %w", err)
 	}
-	fb, err := json.Marshal(r.Fit)
+	fb, err := marshal(r.Fit)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +90,7 @@ func (r CalibrationResult) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(struct {
+	return marshal(struct {
 		Method string          `json:"method"`
 		Params json.RawMessage `json:"params"`
 		Fit    json.RawMessage `json:"fit,omitempty"`
@@ -108,5 +109,16 @@ func sortedObject(b json.RawMessage) (json.RawMessage, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	return json.Marshal(m)
+	return marshal(m)
+}
+
+// marshal is json.Marshal without HTML escaping: "<" in a fit criterion stays readable.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
