@@ -229,7 +229,10 @@ func teacherSizes(flag string, cfg *config.Config) ([]string, error) {
 	var sizes []string
 	for _, s := range strings.Split(flag, ",") {
 		s = strings.TrimSpace(s)
-		if _, ok := cfg.Teacher.Spec(s); !ok {
+		if cfg.Teacher.Source == config.SourceExternal && !slices.Contains(cfg.Teacher.Sizes, s) {
+			return nil, usageErrorf("--teacher %q: use all or one of teacher.sizes (external teachers): %s", s, strings.Join(cfg.Teacher.Sizes, ", "))
+		}
+		if _, ok := cfg.Teacher.Spec(s); !ok && cfg.Teacher.Source != config.SourceExternal {
 			return nil, usageErrorf("--teacher %q: use all or one of the defined %s sizes: %s",
 				s, cfg.Teacher.Family, strings.Join(config.SortedNames(cfg.Teacher.Table()), ", "))
 		}

@@ -279,6 +279,9 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 	if todo == 0 {
 		return errors.Join(errs...)
 	}
+	if err := g.Pipe.Check(ctx, env, slices.DeleteFunc(slices.Clone(run), func(s plan.Step) bool { return isDone(s.Key) })); err != nil {
+		return err // the stages' input checks (external teachers): before anything runs
+	}
 	prefix := "kdcal " + r.name
 	args, err := stepArgs(g, env, false, r.force)
 	if err != nil {

@@ -123,6 +123,9 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		fmt.Fprintf(g.Err, "kdcal run: all %d steps are done\n", len(steps))
 		return nil
 	}
+	if err := g.Pipe.Check(ctx, env, slices.DeleteFunc(slices.Clone(steps), func(s plan.Step) bool { return done(s.Key) })); err != nil {
+		return err // the stages' input checks (external teachers): before anything runs
+	}
 	ex, err := g.newExecutor(ctx, env, args, "kdcal run", len(steps), todo, false)
 	if err != nil {
 		return err

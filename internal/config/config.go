@@ -101,8 +101,17 @@ type ModelSpec struct {
 	Hidden []int `mapstructure:"hidden" yaml:"hidden"`
 }
 
-// Teacher selects the teacher family, the sizes to train, and their recipe.
+// Teacher selects the teacher family, the sizes to train, and their recipe,
+// or (Source external) the directory of teachers trained elsewhere.
 type Teacher struct {
+	// Source is "trained" (kdcal trains the teachers) or "external" (their
+	// logits are read from ExternalDir; family, size tables and recipe are
+	// then unused).
+	Source string `mapstructure:"source" yaml:"source"`
+	// ExternalDir holds, for Source external, <size>/seed-<n>/train_logits.npy
+	// (the whole official training set, official order), test_logits.npy
+	// (official test order) and optionally <size>/params.json {"params": N}.
+	ExternalDir string `mapstructure:"external_dir" yaml:"external_dir"`
 	// Family is "mlp" or "cnn": which size table below is used.
 	Family string `mapstructure:"family" yaml:"family"`
 	// Sizes lists the size names to train, smallest first.
@@ -202,6 +211,9 @@ const (
 	FamilyMLP = "mlp"
 	FamilyCNN = "cnn"
 
+	SourceTrained  = "trained"
+	SourceExternal = "external"
+
 	ArmRaw        = "raw"
 	ArmCalibrated = "calibrated"
 	ArmScratch    = "scratch"
@@ -213,6 +225,7 @@ const (
 var (
 	Datasets    = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"}
 	Families    = []string{FamilyMLP, FamilyCNN}
+	Sources     = []string{SourceTrained, SourceExternal}
 	Optimizers  = []string{"adam", "sgd"}
 	Schedules   = []string{"constant", "step", "cosine"}
 	Arms        = []string{ArmRaw, ArmCalibrated, ArmScratch}

@@ -34,8 +34,12 @@ func dataOf(d config.Data) dataKey {
 }
 
 // TeacherHash keys the teacher step (size, seed): data, family, the size's
-// architecture, the teachers' recipe and the seed.
+// architecture, the teachers' recipe and the seed; for an external teacher
+// (teacher.source external), its files' SHA-256, data and the seed.
 func TeacherHash(c *config.Config, size string, seed int) string {
+	if c.Teacher.Source == config.SourceExternal {
+		return externalTeacherHash(c, size, seed)
+	}
 	spec, _ := c.Teacher.Spec(size)
 	return runstore.Hash(struct {
 		Engine int

@@ -117,6 +117,9 @@ func shapeOf(c *config.Config) ([3]int, int) {
 
 // teacherCost is the training cost of one teacher of the given size.
 func teacherCost(c *config.Config, size string) float64 {
+	if c.Teacher.Source == config.SourceExternal {
+		return externalCost(c)
+	}
 	spec, _ := c.Teacher.Spec(size)
 	shape, classes := shapeOf(c)
 	return TrainCost(c.Teacher.Family, spec, shape, classes) * float64(c.Teacher.Train.Epochs)

@@ -40,6 +40,9 @@ func (Catalog) IsDataError(err error) bool {
 // ListSizes prints the teacher size table of the configured family and the
 // student, with parameter counts for the configured dataset's input shape.
 func (Catalog) ListSizes(w io.Writer, cfg *config.Config) error {
+	if cfg.Teacher.Source == config.SourceExternal {
+		return listExternalSizes(w, cfg) // external.go
+	}
 	c, h, wd, classes := data.Shape(cfg.Data)
 	fmt.Fprintf(w, "Teacher sizes, family %s, input %d×%d×%d, %d classes (%s); * = in teacher.sizes\n",
 		cfg.Teacher.Family, c, h, wd, classes, cfg.Data.Dataset)
