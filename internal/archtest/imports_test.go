@@ -11,8 +11,8 @@ const module = "github.com/kdcal/kdcal/"
 // training is the training stack: gorgonia, and the packages that train,
 // build models, load datasets or run fused kernels.
 var training = []string{"gorgonia.org/", module + "internal/train", module + "internal/model", module + "internal/distill",
-	module + "internal/data", module + "internal/fused", module + "internal/fastconv", module + "internal/fastdense",
-	module + "internal/opkit", module + "internal/optkernel", module + "internal/gemm", module + "internal/stage"}
+	module + "internal/data", module + "internal/fused", module + "internal/optkernel", module + "internal/gemm",
+	module + "internal/stage"}
 
 // rules: no package matched by a pattern may depend, by any path of
 // imports, on a package with one of the forbidden prefixes. Patterns are
