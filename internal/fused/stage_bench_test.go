@@ -21,7 +21,7 @@ import (
 var stageVariants = []struct {
 	name string
 	fn   stageFunc
-}{{"gorgonia", gorgoniaStage}, {"fastconv", Stage}}
+}{{"gorgonia", gorgoniaStage}, {"fused", Stage}}
 
 // BenchmarkStage times forward+backward of one stage at batch 128: the two
 // stages of the "medium" CNN teacher. The first stage's x is data (no input
@@ -166,7 +166,7 @@ func BenchmarkCNNStep(b *testing.B) {
 	}
 }
 
-// BenchmarkStageChunk tunes chunkBytes (fastconv only).
+// BenchmarkStageChunk tunes stageChunkBytes (Stage only).
 func BenchmarkStageChunk(b *testing.B) {
 	shapes := []struct {
 		name     string
