@@ -49,6 +49,9 @@ func readF32s(t *testing.T, path string, n int) []float32 {
 // Random data has no exact zeros, where the ReLU derivatives differ
 // (gorgonia 1, torch 0). Tolerance relTol (∞-norm relative).
 func TestStageMatchesTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the torch cross-check (torch start-up is tens of seconds on a loaded machine) in -short mode; make test-full (CI) runs it")
+	}
 	requireTorch(t)
 	cases := []stNetCase{
 		{n: 3, c: 1, h: 28, w: 28, outs: []int{4, 8}, seed: 31}, // 28 → 14 → 7
