@@ -96,20 +96,34 @@ func trainExamples(cfg *config.Config) int {
 	return n
 }
 
-// defaultRate is a build's fallback rate of a stage.
+// defaultRate is a build's fallback rate of each kind of step.
 type defaultRate struct {
 	training    float64 // seconds per multiply-add on one core (one BLAS thread)
 	calibration float64 // seconds per calibration step
 	report      float64 // seconds per report step
 }
 
-// defaultRates, per BLAS backend (version.Backend), were measured with
-// `kdcal train-teachers` / `calibrate` / `report` on configs/quick.yaml
-// on the development machine (2-core AMD EPYC Zen 3, two workers, under
-// the load of other builds); see docs/json.md, "Estimates".
+// defaultRates, per GEMM kernel of the build (version.GEMM), come from
+// `make bench`'s end-to-end quick study on the development machine (2-core
+// AMD EPYC Zen 3, README "Speed"): 596 CPU-seconds with OpenBLAS and 526
+// with the pure-Go AVX2 kernel for the study's 76 steps, less about 1 s
+// per calibration step and 10 s for the report, spread over its 63
+// training steps' 7.29e12 multiply-adds (12.7 and 14.5 GMAC per CPU-second;
+// docs/json.md, "Estimates"). The
+// gonum fallback trains 2.1–5.2× slower than PyTorch where the AVX2 kernel
+// is 0.6×: 5× the AVX2 rate.
 var defaultRates = map[string]defaultRate{
-	"openblas": {training: 1 / 2.0e9, calibration: 3, report: 30},
-	"pure-go":  {training: 1 / 1.5e9, calibration: 3, report: 30},
+	"openblas":      {training: 574.0 / 7.29e12, calibration: 1, report: 10},
+	"avx2-fma-6x16": {training: 504.0 / 7.29e12, calibration: 1, report: 10},
+	"gonum":         {training: 5 * 504.0 / 7.29e12, calibration: 1, report: 10},
+}
+
+// defaultRateKey is the key of this build in defaultRates.
+func defaultRateKey() string {
+	if _, ok := defaultRates[version.GEMM]; ok {
+		return version.GEMM
+	}
+	return "gonum"
 }
 
 // Rate is the seconds per unit of work of one rate group.
@@ -148,7 +162,7 @@ func (m *measurement) fit() (perStep, perUnit float64) {
 // Rates holds the measured groups and picks a rate for any group.
 type Rates struct {
 	groups  map[string]*measurement
-	backend string
+	backend string // the defaultRates key of this build
 }
 
 // MeasureRates reads the finished steps of each store (the current one
@@ -156,7 +170,7 @@ type Rates struct {
 // into its plan, and a step whose manifest is done with that plan's hash
 // for its key is measured. It only reads.
 func MeasureRates(cfg *config.Config, stores []string) *Rates {
-	r := &Rates{groups: map[string]*measurement{}, backend: version.Backend}
+	r := &Rates{groups: map[string]*measurement{}, backend: defaultRateKey()}
 	for _, root := range stores {
 		st := &runstore.Store{Root: root}
 		seen := map[string]bool{}
@@ -264,10 +278,7 @@ func (r *Rates) Rate(group string) Rate {
 		return Rate{Group: group, Unit: unit, SecondsPerStep: a, SecondsPerUnit: b, Source: "measured-other-group",
 			Steps: len(pooled.work), From: strings.Join(others, ", ") + " (nothing of " + group + " has finished)"}
 	}
-	d, ok := defaultRates[r.backend]
-	if !ok {
-		d = defaultRates["pure-go"]
-	}
+	d := defaultRates[r.backend]
 	v := d.report
 	switch {
 	case isTraining(stage):
@@ -276,7 +287,7 @@ func (r *Rates) Rate(group string) Rate {
 		v = d.calibration
 	}
 	return Rate{Group: group, Unit: unit, SecondsPerUnit: v, Source: "default",
-		From: "the " + r.backend + " build's default rate, not measured on this machine"}
+		From: "default rate of the " + r.backend + " GEMM build (measured on the development machine), not measured on this machine"}
 }
 
 // Seconds is the time of a step of the given work at this rate.
