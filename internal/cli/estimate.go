@@ -46,6 +46,7 @@ import (
 //     Σ work over the group's steps;
 //  2. measured for another group of the same stage (training: seconds per
 //     multiply-add of the other family; calibration: of the other methods);
+//     for training, else the other training stage's steps, proportionally;
 //  3. the default of this build (defaultRates), measured once on the
 //     development machine and not on this one.
 //
@@ -277,6 +278,22 @@ func (r *Rates) Rate(group string) Rate {
 		a, b := pooled.fit()
 		return Rate{Group: group, Unit: unit, SecondsPerStep: a, SecondsPerUnit: b, Source: "measured-other-group",
 			Steps: len(pooled.work), From: strings.Join(others, ", ") + " (nothing of " + group + " has finished)"}
+	}
+	if isTraining(stage) {
+		// The other training stage's multiply-adds, proportionally: its
+		// fixed cost per step (e.g. a teacher's logit dumps) does not carry over.
+		for _, g := range sortedKeys(r.groups) {
+			if s, _, _ := cutGroup(g); isTraining(s) {
+				pooled.seconds = append(pooled.seconds, r.groups[g].seconds...)
+				pooled.work = append(pooled.work, r.groups[g].work...)
+				others = append(others, g)
+			}
+		}
+		if len(others) > 0 {
+			return Rate{Group: group, Unit: unit, SecondsPerUnit: floats.Sum(pooled.seconds) / floats.Sum(pooled.work),
+				Source: "measured-other-stage", Steps: len(pooled.work),
+				From: strings.Join(others, ", ") + " (proportionally; nothing of " + stage + " has finished)"}
+		}
 	}
 	d := defaultRates[r.backend]
 	v := d.report
@@ -576,7 +593,7 @@ func rateSource(r Rate) string {
 	switch r.Source {
 	case "measured":
 		return fmt.Sprintf("from %s finished in %s", stepCount(r.Steps), r.From)
-	case "measured-other-group":
+	case "measured-other-group", "measured-other-stage":
 		return fmt.Sprintf("from %s finished of %s", stepCount(r.Steps), r.From)
 	default:
 		return r.From

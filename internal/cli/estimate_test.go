@@ -123,9 +123,15 @@ func TestDryRunEstimate(t *testing.T) {
 	if r := rates["calibration/isotonic"]; r.Source != "measured-other-group" || r.SecondsPerUnit != 4 {
 		t.Errorf("calibration/isotonic rate %+v; want temp's 4 s", r)
 	}
+	// No student has finished: the teachers' seconds per multiply-add, proportionally.
+	studentRate := (2*a + b*(wTiny+wLarge)) / (wTiny + wLarge)
+	if r := rates["students/mlp"]; r.Source != "measured-other-stage" || !near(r.SecondsPerUnit, studentRate) || r.SecondsPerStep != 0 {
+		t.Errorf("students/mlp rate %+v; want the teachers' %g s per multiply-add", r, studentRate)
+	}
+	// Nothing like a report has finished: the build's default.
 	def := defaultRates[defaultRateKey()]
-	if r := rates["students/mlp"]; r.Source != "default" || r.SecondsPerUnit != def.training || !strings.Contains(r.From, "not measured") {
-		t.Errorf("students/mlp rate %+v; want the default %g", r, def.training)
+	if r := rates["report"]; r.Source != "default" || r.SecondsPerUnit != def.report || !strings.Contains(r.From, "not measured") {
+		t.Errorf("report rate %+v; want the default %g", r, def.report)
 	}
 
 	// Each step's seconds and the totals, by hand.
@@ -143,7 +149,7 @@ func TestDryRunEstimate(t *testing.T) {
 			case plan.StageCalibration:
 				secs = 4
 			case plan.StageStudents:
-				secs = def.training * s.Cost * 800
+				secs = studentRate * s.Cost * 800
 			case plan.StageReport:
 				secs = def.report
 			}
