@@ -136,6 +136,12 @@ func valueCompletion(g *Globals, comp completer, list bool) cobra.CompletionFunc
 			if slices.Contains(typed, v) || (head != "" && v == "all") {
 				continue
 			}
+			if head != "" {
+				// Without the description: cobra's bash script compares a
+				// described candidate escaped by printf %q ("raw\,scratch")
+				// with the unescaped word ("raw,"), and would offer nothing.
+				c = v
+			}
 			out = append(out, head+c)
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp

@@ -132,6 +132,7 @@ var shellCases = []shellCase{
 	{line: "kdcal run --stage ", want: []string{"teachers", "calibration", "students", "report"}},
 	{line: "kdcal calibrate --method ", want: []string{"temp", "isotonic", "matrix"}},
 	{line: "kdcal train-teachers --executor ", want: []string{"local", "slurm"}},
+	{line: "kdcal distill --arm raw,", want: []string{"raw,calibrated", "raw,scratch"}, not: []string{"raw,raw"}},
 }
 
 // TestCompletionShells runs each real shell (when installed) on the script
