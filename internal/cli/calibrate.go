@@ -420,7 +420,7 @@ func summaryField(name string) func(metrics.Summary) float64 {
 
 // rowStatus is a row's status, flagged when its fit did not converge.
 func rowStatus(r calibRow) string {
-	if conv, ok := r.Result.Fit["converged"].(bool); ok && !conv {
+	if !r.Result.Fit.Converged {
 		return r.Status + " (not converged)"
 	}
 	return r.Status
@@ -429,9 +429,9 @@ func rowStatus(r calibRow) string {
 func fitSummary(res runstore.CalibrationResult) string {
 	f := res.Fit
 	s := fmt.Sprintf("%v, %v iterations, %v passes, converged %v, val NLL %.4f → %.4f",
-		f["optimizer"], f["iterations"], f["evaluations"], f["converged"], f["nll_before"], f["nll_after"])
-	if note, _ := f["note"].(string); note != "" {
-		s += " (" + note + ")"
+		f.Optimizer, f.Iterations, f.Evaluations, f.Converged, f.NLLBefore, f.NLLAfter)
+	if f.Note != "" {
+		s += " (" + f.Note + ")"
 	}
 	return s
 }

@@ -382,7 +382,7 @@ func TestCalibrateExperiment(t *testing.T) {
 	if err := atomicfile.ReadJSON(store.Path(key, runstore.CalibResultFile), &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Method != "temp" || res.Test == nil || !(res.Test.After.ECE < res.Test.Before.ECE) || res.Params["temperature"] == nil {
+	if res.Method != "temp" || res.Test == nil || !(res.Test.After.ECE < res.Test.Before.ECE) || math.IsNaN(res.Temperature()) {
 		t.Errorf("metrics.json: %+v", res)
 	}
 	for _, split := range []string{"val", "test"} {

@@ -56,40 +56,71 @@ type chosen struct {
 	release func()
 }
 
+// execRequest is what an executor's constructor gets: the run's steps (todo
+// of them to run), the arguments of each `kdcal step` process, the prefix of
+// the run's first line, and whether the command may run its steps in this
+// process (the stage commands may; `kdcal run` never does).
+type execRequest struct {
+	env         *pipeline.Env
+	args        []string
+	prefix      string
+	steps, todo int
+	inProcess   bool
+}
+
+// executors are the executors run.executor can name, each a constructor
+// that prints the run's first line. To add one: write its package under
+// internal/executor (implementing executor.Executor and running
+// executortest.Run), add its constructor here and its name to
+// config.Executors (TestExecutorsRegistered keeps the two equal).
+var executors = map[string]func(ctx context.Context, g *Globals, r execRequest) (chosen, error){
+	"local": newLocalRun,
+	"slurm": newSlurmRun,
+}
+
 // newExecutor returns the executor of run.executor for a run of steps
 // (todo of them to run) and prints the run's first line:
 //
 //	slurm       one job array per stage (Slurm schedules; Ctrl-C waits for the scancel)
 //	local       one `kdcal step` process per step, run.workers at once (0: one per core)
 //	in process  local with inProcess and one worker or one step to run
-//
-// A new executor is one more case here (and its name in config.Executors).
 func (g *Globals) newExecutor(ctx context.Context, env *pipeline.Env, args []string, prefix string, steps, todo int, inProcess bool) (chosen, error) {
-	none := func() {}
-	switch env.Cfg.Run.Executor {
-	case "slurm":
-		ex, err := newSlurm(g, env, args, prefix)
-		if err != nil {
-			return chosen{}, err
-		}
-		fmt.Fprintf(g.Err, "%s: %s in %s on Slurm\n", prefix, stepCount(steps), env.Store.Root)
-		// On Ctrl-C, Wait scancels the jobs: the stop watchdog waits for
-		// that (the jobs would otherwise run on without anyone waiting).
-		return chosen{ex, holdOnCancel(ctx)}, nil
+	mk, ok := executors[env.Cfg.Run.Executor]
+	if !ok { // config validation rejects unknown names first
+		return chosen{}, fmt.Errorf("run.executor: unknown executor %q", env.Cfg.Run.Executor)
 	}
-	n := workers(env.Cfg)
-	if inProcess && min(n, todo) <= 1 {
-		fmt.Fprintf(g.Err, "%s: %s in %s, in this process\n", prefix, stepCount(steps), env.Store.Root)
-		return chosen{newInProcess(g, env), none}, nil
-	}
-	if inProcess {
-		n = min(n, todo)
-	}
-	ex, err := newLocal(g, env, n, args)
+	return mk(ctx, g, execRequest{env: env, args: args, prefix: prefix, steps: steps, todo: todo, inProcess: inProcess})
+}
+
+// newSlurmRun is the "slurm" entry of executors.
+func newSlurmRun(ctx context.Context, g *Globals, r execRequest) (chosen, error) {
+	ex, err := newSlurm(g, r.env, r.args, r.prefix)
 	if err != nil {
 		return chosen{}, err
 	}
-	fmt.Fprintf(g.Err, "%s: %s in %s, %d workers, logs in %s\n", prefix, stepCount(steps), env.Store.Root, n, ex.Sub.LogDir)
+	fmt.Fprintf(g.Err, "%s: %s in %s on Slurm\n", r.prefix, stepCount(r.steps), r.env.Store.Root)
+	// On Ctrl-C, Wait scancels the jobs: the stop watchdog waits for
+	// that (the jobs would otherwise run on without anyone waiting).
+	return chosen{ex, holdOnCancel(ctx)}, nil
+}
+
+// newLocalRun is the "local" entry of executors: in process with one
+// worker or one step to run when the command allows it.
+func newLocalRun(_ context.Context, g *Globals, r execRequest) (chosen, error) {
+	none := func() {}
+	n := workers(r.env.Cfg)
+	if r.inProcess && min(n, r.todo) <= 1 {
+		fmt.Fprintf(g.Err, "%s: %s in %s, in this process\n", r.prefix, stepCount(r.steps), r.env.Store.Root)
+		return chosen{newInProcess(g, r.env), none}, nil
+	}
+	if r.inProcess {
+		n = min(n, r.todo)
+	}
+	ex, err := newLocal(g, r.env, n, r.args)
+	if err != nil {
+		return chosen{}, err
+	}
+	fmt.Fprintf(g.Err, "%s: %s in %s, %d workers, logs in %s\n", r.prefix, stepCount(r.steps), r.env.Store.Root, n, ex.Sub.LogDir)
 	return chosen{ex, none}, nil
 }
 

@@ -36,7 +36,7 @@ func NewCmdReport(g *Globals, runF func(*ReportOptions) error) *cobra.Command {
 README.md (the question, the generated answer, tables, figures and method),
 tables/<setting>.{md,csv,tex}, tables/calibration.*, tables/stats.*, steps.csv
 (every step with every metric), stats.json (every statistic with its 95% CI and
-p-value) and figures/*.{png,svg} (report.formats).
+p-value) and figures/*.{png,svg,pdf} (report.formats).
 
 The grid comes from the configuration: pass the --config the study was run with.
 Steps that are missing, failed, still running, unreadable, damaged (an output file

@@ -160,6 +160,9 @@ type Calibration struct {
 // KD configures the distillation arms. List-valued keys form a grid; each
 // combination is its own set of student steps.
 type KD struct {
+	Loss          []string  `mapstructure:"loss" yaml:"loss"`                     // KD loss grid: see KDLosses
+	DKDAlpha      float64   `mapstructure:"dkd_alpha" yaml:"dkd_alpha"`           // dkd: weight α of TCKD
+	DKDBeta       float64   `mapstructure:"dkd_beta" yaml:"dkd_beta"`             // dkd: weight β of NCKD
 	Temperature   []float64 `mapstructure:"temperature" yaml:"temperature"`       // τ grid
 	KDWeight      []float64 `mapstructure:"kd_weight" yaml:"kd_weight"`           // weight of τ²·KL grid
 	CEWeight      float64   `mapstructure:"ce_weight" yaml:"ce_weight"`           // weight of CE(y, s)
@@ -202,6 +205,9 @@ const (
 	ArmRaw        = "raw"
 	ArmCalibrated = "calibrated"
 	ArmScratch    = "scratch"
+
+	// LossKD is the default KD loss (Hinton et al. 2015).
+	LossKD = "kd"
 )
 
 var (
@@ -212,5 +218,8 @@ var (
 	Arms        = []string{ArmRaw, ArmCalibrated, ArmScratch}
 	Executors   = []string{"local", "slurm"}
 	Calibrators = []string{"none", "temp", "vector", "matrix", "hist", "isotonic"}
+	// KDLosses are the names of distill's loss registry (a test keeps them
+	// equal): config, a leaf package, cannot import the trainer to ask it.
+	KDLosses    = []string{LossKD, "dkd", "mse"}
 	FigureKinds = []string{"png", "svg", "pdf"}
 )

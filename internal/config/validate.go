@@ -218,6 +218,19 @@ func (v *validator) calibration(c Calibration) {
 }
 
 func (v *validator) kd(k KD, c Calibration) {
+	if len(k.Loss) == 0 {
+		v.failf("kd.loss", "list at least one KD loss (%s)", strings.Join(KDLosses, ", "))
+	}
+	for _, l := range k.Loss {
+		v.oneOf("kd.loss", l, KDLosses)
+	}
+	noDuplicates(v, "kd.loss", "loss", k.Loss)
+	if !(k.DKDAlpha >= 0) {
+		v.failf("kd.dkd_alpha", "%v must be ≥ 0", k.DKDAlpha)
+	}
+	if !(k.DKDBeta >= 0) {
+		v.failf("kd.dkd_beta", "%v must be ≥ 0", k.DKDBeta)
+	}
 	if len(k.Temperature) == 0 {
 		v.failf("kd.temperature", "list at least one KD temperature (e.g. [4])")
 	}
