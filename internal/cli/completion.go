@@ -281,7 +281,7 @@ func settingValues(cfg *config.Config) []string {
 	}
 	out := []string{"all\tevery KD setting"}
 	for _, s := range plan.Settings(cfg) {
-		out = append(out, fmt.Sprintf("%s\tτ=%g, kd_weight %g, %d epochs", s.Name(), s.Tau, s.KDWeight, s.Epochs))
+		out = append(out, fmt.Sprintf("%s\t%s loss, τ=%g, kd_weight %g, %d epochs", s.Name(), s.Loss, s.Tau, s.KDWeight, s.Epochs))
 	}
 	return out
 }

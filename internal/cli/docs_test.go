@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kdcal/kdcal/internal/calibrate"
+	"github.com/kdcal/kdcal/internal/artifact"
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/pipeline"
@@ -43,7 +43,7 @@ var documented = map[string]reflect.Type{
 	"config.ModelSpec":           reflect.TypeFor[config.ModelSpec](),
 	"metrics.Summary":            reflect.TypeFor[metrics.Summary](),
 	"metrics.Bin":                reflect.TypeFor[metrics.Bin](),
-	"calibrate.Report":           reflect.TypeFor[calibrate.Report](),
+	"artifact.Fit":               reflect.TypeFor[artifact.Fit](),
 	"train.Record":               reflect.TypeFor[train.Record](),
 	"pipeline.Progress":          reflect.TypeFor[pipeline.Progress](),
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/kdcal/kdcal/internal/atomicfile"
@@ -114,8 +115,8 @@ func stepMetrics(st *runstore.Store, s plan.Step) (map[string]float64, *runstore
 		m := map[string]float64{prefix + "ece_before": sp.Before.ECE, prefix + "ece_after": sp.After.ECE,
 			prefix + "nll_before": sp.Before.NLL, prefix + "nll_after": sp.After.NLL,
 			prefix + "accuracy_before": sp.Before.Accuracy, prefix + "accuracy_after": sp.After.Accuracy}
-		if t, ok := res.Params["temperature"].(float64); ok {
-			m["temperature"] = t
+		if t := res.Temperature(); !math.IsNaN(t) {
+			m["temperature"] = t // the calibrator's softening temperature (temp's T)
 		}
 		return m, &res
 	}
