@@ -256,14 +256,15 @@ const zshDriver = `setopt extendedglob
 zmodload zsh/zpty || exit 3
 zpty z zsh -f -i
 zpty -w z "PROMPT=; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D; bindkey '^I' complete-word"
-zpty -w z 'print -r -- @@READY""@@'
-while zpty -r z l; do [[ $l == *@@READY@@* ]] && break; done
+# Mark each start of the line editor: keys typed before it would reach the
+# terminal's line discipline, where TAB is a plain character.
+zpty -w z 'zle-line-init() { print -rn -- "@@ZLE""@@" }; zle -N zle-line-init'
 for line in "${@[2,-1]}"; do
+  zpty -r z junk '*@@ZLE@@*'
   zpty -n -w z "$line"$'\t'
   # After the completion (zsh reads input in order): clear the line, print a mark.
   zpty -w z $'\C-u'"print -r -- @@DONE\"\"@@"
-  out=
-  while zpty -r z l; do [[ $l == *@@DONE@@* ]] && break; out+=$l; done
+  zpty -r z out '*@@DONE@@*'
   print -r -- "${out//$'\e'\[[0-9;?]#[A-Za-z]/ }"
   print -r -- @@NEXT@@
 done
