@@ -21,6 +21,7 @@ import (
 	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/calibrate"
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/executor"
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/plan"
@@ -72,7 +73,8 @@ Experiment mode (default): for each method × teacher size × seed, read the tea
 val/test logits from teachers/<size>/seed-<n>/ and write calibration/<method>/<size>/seed-<n>/
 with params.json (the fitted calibrator), metrics.json (before/after metrics and
 reliability bins) and reliability_{val,test}_{before,after}.csv (lo,hi,count,accuracy,
-confidence). Finished steps are skipped unless --force. Prints a table (--json: a JSON array).
+confidence). Finished steps are skipped unless --force. Prints a table (--json: one JSON
+document of every step's outcome, key metrics and metrics.json; docs/json.md).
 The steps run as kdcal run's do: in this process with --workers 1 or one step to fit,
 otherwise one kdcal process per step, --workers at a time (default run.workers; 0 = one
 per core), each logging to <experiment>/logs/<step>.log; with --executor slurm as job arrays.
@@ -469,8 +471,14 @@ func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *pipel
 		}
 	}
 	// Every prerequisite is checked first, so that nothing runs when teachers are missing.
-	if err := g.runStage(ctx, env, steps, stageRun{name: "calibrate", skipMsg: "skip: already done (use --force to refit)",
-		force: opts.Force, checkFirst: true}); err != nil {
+	r := stageRun{name: "calibrate", skipMsg: "skip: already done (use --force to refit)", force: opts.Force, checkFirst: true}
+	if opts.JSON {
+		var res executor.Result
+		r.result = &res
+		err := g.runStage(ctx, env, steps, r)
+		return g.printStageJSON("calibrate", env, steps, res, err)
+	}
+	if err := g.runStage(ctx, env, steps, r); err != nil {
 		return err
 	}
 	var rows []calibRow
@@ -480,9 +488,6 @@ func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *pipel
 			return fmt.Errorf("read result of %s: %w", s.Key, err)
 		}
 		rows = append(rows, calibRow{Key: s.Key, Method: s.Method, Size: s.Size, Seed: s.Seed, Status: statuses[s.Key], Result: res})
-	}
-	if opts.JSON {
-		return printJSON(g.Out, rows)
 	}
 	printExperimentTable(g.Out, rows)
 	return nil

@@ -406,10 +406,12 @@ func TestCalibrateExperiment(t *testing.T) {
 		t.Errorf("--force: exit %d, params changed %v\n%s", code, !bytes.Equal(params, again), out)
 	}
 
-	// --json: one record per step.
+	// --json: one document, a record per step with its metrics.json.
 	code, out, _ = calibCLI(t, append(args, "--json")...)
-	var rows []calibRow
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1].Result.Method != "hist" {
+	var doc StageDoc
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Steps) != 2 || !doc.OK || doc.Command != "calibrate" ||
+		doc.Steps[1].Result == nil || doc.Steps[1].Result.Method != "hist" || doc.Steps[0].Outcome != "skipped" ||
+		doc.Counts["skipped"] != 2 || doc.Steps[0].Metrics["test_ece_after"] != doc.Steps[0].Result.Test.After.ECE {
 		t.Errorf("--json: exit %d\n%s", code, out)
 	}
 }

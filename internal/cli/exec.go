@@ -224,6 +224,38 @@ type stageRun struct {
 	// checkFirst: when a prerequisite of any step is missing, run nothing
 	// (calibrate); otherwise the other steps run.
 	checkFirst bool
+	// result, when set, receives one outcome per selected step in their
+	// order (for --json): the executor's, blocked for a step whose
+	// prerequisite is missing, skipped for done ones.
+	result *executor.Result
+}
+
+// record fills r.result from the executor's outcomes and the steps that
+// were not run because of missing prerequisites (pre).
+func (r stageRun) record(steps []plan.Step, res executor.Result, pre map[string]error, isDone func(string) bool) {
+	if r.result == nil {
+		return
+	}
+	got := map[string]executor.Outcome{}
+	for _, o := range res.Outcomes {
+		got[o.Key] = o
+	}
+	out := executor.Result{Elapsed: res.Elapsed}
+	for _, s := range steps {
+		o, ok := got[s.Key]
+		switch {
+		case ok:
+		case pre[s.Key] != nil:
+			o = executor.Outcome{Key: s.Key, Status: executor.Blocked, Err: pre[s.Key]}
+		case isDone(s.Key):
+			o = executor.Outcome{Key: s.Key, Status: executor.Skipped}
+		default:
+			o = executor.Outcome{Key: s.Key, Status: executor.Blocked,
+				Err: errors.New("not run: the prerequisites of other steps are missing, and this command checks every step's first")}
+		}
+		out.Outcomes = append(out.Outcomes, o)
+	}
+	*r.result = out
 }
 
 // runStage runs the selected steps of a stage command through the
@@ -250,6 +282,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 	isDone := func(key string) bool { return (!r.force || !selected[key]) && done(key) }
 	var errs []error
 	var run []plan.Step
+	pre := map[string]error{}
 	for _, s := range steps {
 		if isDone(s.Key) {
 			g.Log.Info(r.skipMsg, "step", s.Key)
@@ -257,6 +290,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 			continue
 		}
 		if err := g.Pipe.RequireDeps(env, s); err != nil {
+			pre[s.Key] = err
 			if !slices.ContainsFunc(errs, func(e error) bool { return e.Error() == err.Error() }) {
 				errs = append(errs, err) // once per missing teacher, not once per method or arm
 			}
@@ -268,6 +302,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 		run = append(run, s)
 	}
 	if r.checkFirst && len(errs) > 0 {
+		r.record(steps, executor.Result{}, pre, isDone)
 		return errors.Join(errs...)
 	}
 	todo := 0
@@ -277,6 +312,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 		}
 	}
 	if todo == 0 {
+		r.record(steps, executor.Result{}, pre, isDone)
 		return errors.Join(errs...)
 	}
 	if err := g.Pipe.Check(ctx, env, slices.DeleteFunc(slices.Clone(run), func(s plan.Step) bool { return isDone(s.Key) })); err != nil {
@@ -299,6 +335,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	r.record(steps, res, pre, isDone)
 	printSummary(g.Err, prefix, res)
 	return stageError(res, errs)
 }
@@ -362,6 +399,11 @@ slurm) as job arrays.`
 func addExecFlags(cmd *cobra.Command, workers *int, exec *string) {
 	cmd.Flags().IntVarP(workers, "workers", "j", -1, "parallel steps (default: run.workers; 0 = one per core; 1 = in this process)")
 	cmd.Flags().StringVar(exec, "executor", "", "local or slurm (default: run.executor)")
+}
+
+// addJSONFlag adds --json to a stage command.
+func addJSONFlag(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "json", false, "print one JSON document of the steps' outcomes, durations and key metrics to stdout (docs/json.md); progress and logs stay on stderr")
 }
 
 // execOverrides turns --workers and --executor into config overrides
