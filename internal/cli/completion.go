@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/kdcal/kdcal/internal/calibrate"
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/plan"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Completion of flag values and arguments (`kdcal completion bash|zsh|fish`
@@ -218,22 +220,35 @@ func configuredSizes(cfg *config.Config) []string {
 	}
 	var out []string
 	for _, name := range cfg.Teacher.Sizes {
-		spec, _ := cfg.Teacher.Spec(name)
-		out = append(out, name+"\t"+cfg.Teacher.Family+" "+specText(spec))
+		m, _ := cfg.Teacher.Spec(name)
+		out = append(out, name+"\t"+cfg.Teacher.Family+" "+specText(m))
 	}
 	return out
 }
 
 // specText describes an architecture in a few words, e.g. "conv 8,16 hidden 64".
+// The spec's keys are listed conv and hidden first, then any other
+// family's keys by name.
 func specText(s config.ModelSpec) string {
+	keys := slices.Sorted(maps.Keys(s))
+	slices.SortStableFunc(keys, func(a, b string) int { return rank(a) - rank(b) })
 	var parts []string
-	if len(s.Conv) > 0 {
-		parts = append(parts, "conv "+joinInts(s.Conv))
-	}
-	if len(s.Hidden) > 0 {
-		parts = append(parts, "hidden "+joinInts(s.Hidden))
+	for _, k := range keys {
+		if xs, _ := spec.Ints(s[k]); len(xs) > 0 {
+			parts = append(parts, k+" "+joinInts(xs))
+		}
 	}
 	return strings.Join(parts, " ")
+}
+
+func rank(key string) int {
+	switch key {
+	case "conv":
+		return 0
+	case "hidden":
+		return 1
+	}
+	return 2
 }
 
 func joinInts(xs []int) string {

@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"github.com/kdcal/kdcal/internal/artifact"
-	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/spec"
 	"github.com/kdcal/kdcal/internal/train"
 )
 
@@ -40,7 +40,7 @@ var documented = map[string]reflect.Type{
 	"runstore.StudentSummary":    reflect.TypeFor[runstore.StudentSummary](),
 	"runstore.CalibrationResult": reflect.TypeFor[runstore.CalibrationResult](),
 	"runstore.SplitResult":       reflect.TypeFor[runstore.SplitResult](),
-	"config.ModelSpec":           reflect.TypeFor[config.ModelSpec](),
+	"spec.ConvSpec":              reflect.TypeFor[spec.ConvSpec](),
 	"metrics.Summary":            reflect.TypeFor[metrics.Summary](),
 	"metrics.Bin":                reflect.TypeFor[metrics.Bin](),
 	"artifact.Fit":               reflect.TypeFor[artifact.Fit](),

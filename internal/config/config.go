@@ -11,7 +11,7 @@
 // Every other package receives the typed section it needs, never viper.
 package config
 
-import "math"
+import "github.com/kdcal/kdcal/internal/spec"
 
 // Config is the whole, resolved configuration of one study.
 type Config struct {
@@ -51,37 +51,25 @@ type Data struct {
 }
 
 // Classes returns the number of classes of the configured dataset (0 for an
-// unknown one).
+// unknown one, which Validate reports).
 func (d Data) Classes() int {
-	switch d.Dataset {
-	case "mnist", "fashion-mnist", "cifar10":
-		return 10
-	case "cifar100":
-		return 100
-	case "synthetic":
-		return d.Synthetic.Classes
+	sh, err := d.Shape()
+	if err != nil {
+		return 0
 	}
-	return 0
+	return sh.Classes
 }
 
-// Shape returns the input shape (C, H, W) and number of classes of the
-// configured dataset, known without reading it: 3×32×32 for CIFAR, the
-// synthetic set's features as a square image when they are a square number
-// (else 1×1×features), 1×28×28×10 otherwise (MNIST, Fashion-MNIST).
-func (d Data) Shape() (c, h, w, classes int) {
-	classes = d.Classes()
-	switch d.Dataset {
-	case "cifar10", "cifar100":
-		return 3, 32, 32, classes
-	case "synthetic":
-		s := d.Synthetic
-		if side := int(math.Sqrt(float64(s.Features))); side*side == s.Features {
-			return 1, side, side, classes
-		}
-		return 1, 1, s.Features, classes
-	default: // mnist, fashion-mnist
-		return 1, 28, 28, 10
+// Shape returns the input shape and number of classes of the configured
+// dataset, known without reading it, from the dataset registry
+// (internal/spec). An unknown name is an error naming data.dataset and the
+// registered datasets.
+func (d Data) Shape() (spec.Shape, error) {
+	ds, err := spec.LookupDataset(d.Dataset)
+	if err != nil {
+		return spec.Shape{}, &Error{Key: "data.dataset", Msg: err.Error()}
 	}
+	return ds.Shape(spec.Generated{Features: d.Synthetic.Features, Classes: d.Synthetic.Classes}), nil
 }
 
 // Synthetic configures the seeded synthetic dataset (for tests and smoke runs).
@@ -93,13 +81,11 @@ type Synthetic struct {
 	Seed     int `mapstructure:"seed" yaml:"seed"`         // generator seed
 }
 
-// ModelSpec describes one architecture. An MLP uses Hidden only; a CNN has
-// one 3×3 same-padded conv + ReLU + 2×2 max-pool stage per Conv entry
-// (its output channels), then the dense Hidden layers.
-type ModelSpec struct {
-	Conv   []int `mapstructure:"conv" yaml:"conv,omitempty"`
-	Hidden []int `mapstructure:"hidden" yaml:"hidden"`
-}
+// ModelSpec is one architecture as the configuration holds it: its
+// family's keys (e.g. conv and hidden for mlp and cnn) with whole numbers
+// or lists of whole numbers, read and checked by the family registered
+// under teacher.family / student.family (internal/spec).
+type ModelSpec = spec.Spec
 
 // Teacher selects the teacher family, the sizes to train, and their recipe,
 // or (Source external) the directory of teachers trained elsewhere.
@@ -112,15 +98,17 @@ type Teacher struct {
 	// (the whole official training set, official order), test_logits.npy
 	// (official test order) and optionally <size>/params.json {"params": N}.
 	ExternalDir string `mapstructure:"external_dir" yaml:"external_dir"`
-	// Family is "mlp" or "cnn": which size table below is used.
+	// Family is a registered model family: which size table below is used.
 	Family string `mapstructure:"family" yaml:"family"`
 	// Sizes lists the size names to train, smallest first.
 	Sizes []string `mapstructure:"sizes" yaml:"sizes"`
-	// MLP and CNN map size names to architectures.
-	MLP map[string]ModelSpec `mapstructure:"mlp" yaml:"mlp"`
-	CNN map[string]ModelSpec `mapstructure:"cnn" yaml:"cnn"`
 	// Train is the teachers' training recipe.
 	Train Train `mapstructure:"train" yaml:"train"`
+	// Tables maps a family name to its size table (size name → spec): the
+	// keys teacher.<family>.<size> of every registered family, e.g.
+	// teacher.cnn.tiny. A family registered later brings its own key; no
+	// field per family.
+	Tables map[string]map[string]ModelSpec `mapstructure:",remain" yaml:",inline"`
 }
 
 // Spec returns the architecture of a named teacher size in the configured family.
@@ -130,12 +118,7 @@ func (t Teacher) Spec(size string) (ModelSpec, bool) {
 }
 
 // Table returns the size table of the configured family.
-func (t Teacher) Table() map[string]ModelSpec {
-	if t.Family == FamilyCNN {
-		return t.CNN
-	}
-	return t.MLP
-}
+func (t Teacher) Table() map[string]ModelSpec { return t.Tables[t.Family] }
 
 // Student is the one fixed student architecture and its recipe.
 type Student struct {
@@ -223,8 +206,8 @@ const (
 )
 
 var (
-	Datasets    = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"}
-	Families    = []string{FamilyMLP, FamilyCNN}
+	Datasets    = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"} // the built-in datasets, in this order for listings
+	Families    = []string{FamilyMLP, FamilyCNN}                                         // the built-in families
 	Sources     = []string{SourceTrained, SourceExternal}
 	Optimizers  = []string{"adam", "sgd"}
 	Schedules   = []string{"constant", "step", "cosine"}

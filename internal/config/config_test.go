@@ -131,7 +131,7 @@ func TestDefaultYAMLListsEveryKey(t *testing.T) {
 	if err := yaml.Unmarshal(configs.Default(), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range keyTree {
+	for _, k := range keyTree() {
 		if strings.Contains(k, "*") {
 			continue
 		}

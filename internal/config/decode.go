@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Typed decoding. Every value from every source (the built-in defaults, the
@@ -47,6 +50,9 @@ var (
 	typeString  = reflect.TypeOf("")
 	typeBool    = reflect.TypeOf(false)
 	typeConfig  = reflect.TypeOf(Config{})
+	typeTeacher = reflect.TypeOf(Teacher{})
+	typeTable   = reflect.TypeOf(map[string]ModelSpec{})
+	typeInts    = reflect.TypeOf([]int{})
 	maxExactInt = float64(1 << 53) // floats above this are not exactly integers any more
 )
 
@@ -78,6 +84,8 @@ func (d *decoder) value(key string, t reflect.Type, n *yaml.Node) (v any, ok boo
 		return d.table(key, t, n)
 	case reflect.Slice:
 		return d.list(key, t, n)
+	case reflect.Interface:
+		return d.specValue(key, n)
 	}
 	if n.Kind != yaml.ScalarNode {
 		d.wrongType(key, n, t, "")
@@ -165,6 +173,20 @@ func (d *decoder) float(key string, n *yaml.Node) (any, bool) {
 	return x, true
 }
 
+// specValue converts a value of a model spec (teacher.<family>.<size>.<key>,
+// student.model.<key>): a whole number or a list of whole numbers. Which
+// keys a spec has is its family's to check (config.Validate).
+func (d *decoder) specValue(key string, n *yaml.Node) (any, bool) {
+	if n.Kind == yaml.SequenceNode || isNull(n) {
+		return d.list(key, typeInts, n)
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!str" {
+		return d.integer(key, n)
+	}
+	d.fail(key, n, "got %s, expected a whole number or a list of whole numbers (e.g. [8, 16])", describe(n))
+	return nil, false
+}
+
 // quoteHint suggests removing quotes from quoted text that reads as a number.
 func quoteHint(n *yaml.Node) string {
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
@@ -244,13 +266,37 @@ func (d *decoder) table(key string, t reflect.Type, n *yaml.Node) (any, bool) {
 	if !ok {
 		return nil, false
 	}
+	keys := specKeys(key, t)
 	out := map[string]any{}
 	for _, p := range pairs {
+		if keys != nil && !slices.Contains(keys, p.key) {
+			d.errs = append(d.errs, d.unknown(join(key, p.key), p.keyNode))
+			continue
+		}
 		if v, good := d.value(join(key, p.key), t.Elem(), p.value); good {
 			out[p.key] = v
 		}
 	}
 	return out, true
+}
+
+// specKeys returns the keys a spec at key may have when its family is
+// known from the key itself (teacher.<family>.<size>), else nil (the family's
+// Check reports unknown keys of student.model after the sources are merged).
+func specKeys(key string, t reflect.Type) []string {
+	parts := strings.Split(key, ".")
+	if t.Elem().Kind() != reflect.Interface || len(parts) != 3 || parts[0] != "teacher" {
+		return nil
+	}
+	f, err := spec.LookupFamily(parts[1])
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range f.Keys() {
+		out = append(out, k.Name)
+	}
+	return out
 }
 
 func (d *decoder) unknown(path string, n *yaml.Node) error {
@@ -430,8 +476,14 @@ func expected(t reflect.Type) string {
 	return t.String()
 }
 
-// fieldType returns the type of the field of struct t tagged name.
+// fieldType returns the type of the field of struct t tagged name; under
+// teacher, a registered family's name is its size table.
 func fieldType(t reflect.Type, name string) (reflect.Type, bool) {
+	if t == typeTeacher {
+		if _, err := spec.LookupFamily(name); err == nil {
+			return typeTable, true
+		}
+	}
 	for i := 0; i < t.NumField(); i++ {
 		if f := t.Field(i); f.Tag.Get("mapstructure") == name {
 			return f.Type, true

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kdcal/kdcal/configs"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // EnvPrefix prefixes every environment variable kdcal reads as configuration.
@@ -269,15 +270,28 @@ func describeSources(src Source) string {
 	return "config (" + strings.Join(parts, " < ") + ")"
 }
 
-// keyTree is the set of valid dotted keys, with "*" for the keys of a map.
-var keyTree = buildKeys(reflect.TypeOf(Config{}), "")
+// keyTree returns the set of valid dotted keys, with "*" for the keys of a
+// map: the Config tree, and for every registered family its size table
+// teacher.<family>.* and its spec keys there and under student.model.
+func keyTree() []string {
+	out := buildKeys(reflect.TypeOf(Config{}), "")
+	for _, name := range spec.FamilyNames() {
+		f, _ := spec.LookupFamily(name)
+		out = append(out, "teacher."+name, "teacher."+name+".*")
+		for _, k := range f.Keys() {
+			out = append(out, "teacher."+name+".*."+k.Name, "student.model."+k.Name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 func buildKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name := f.Tag.Get("mapstructure")
-		if name == "" || name == "-" {
+		if name == "" || name == "-" || strings.HasPrefix(name, ",") {
 			continue
 		}
 		path := name
@@ -299,7 +313,7 @@ func buildKeys(t reflect.Type, prefix string) []string {
 
 // KnownKey reports whether a dotted key (lowercase) is part of the Config tree.
 func KnownKey(key string) bool {
-	for _, k := range keyTree {
+	for _, k := range keyTree() {
 		if matchKey(k, key) {
 			return true
 		}
@@ -339,7 +353,7 @@ var leafKeys = sync.OnceValue(func() []string {
 func Nearest(key string) string {
 	best, bestD := "", -1
 	ks := strings.Split(key, ".")
-	for _, pat := range keyTree {
+	for _, pat := range keyTree() {
 		ps := strings.Split(pat, ".")
 		for i := range ps {
 			if ps[i] == "*" && i < len(ks) {

@@ -3,12 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -51,8 +54,8 @@ func (c *Config) Validate() error {
 	v.seeds(c.Seeds)
 	v.data(c.Data, c)
 	v.teacher(c.Teacher)
+	v.family("student.family", c.Student.Family)
 	v.model("student.model", c.Student.Family, c.Student.Model)
-	v.oneOf("student.family", c.Student.Family, Families)
 	v.train("student.train", c.Student.Train)
 	v.calibration(c.Calibration)
 	v.kd(c.KD, c.Calibration)
@@ -78,7 +81,9 @@ func (v *validator) seeds(seeds []int) {
 }
 
 func (v *validator) data(d Data, c *Config) {
-	v.oneOf("data.dataset", d.Dataset, Datasets)
+	if _, err := spec.LookupDataset(d.Dataset); err != nil {
+		v.failf("data.dataset", "%q is not one of %s", d.Dataset, strings.Join(spec.DatasetNames(), ", "))
+	}
 	if d.Dir == "" {
 		v.failf("data.dir", "must not be empty (e.g. data)")
 	}
@@ -138,7 +143,7 @@ func (v *validator) syntheticSplit(d Data) {
 }
 
 func (v *validator) teacher(t Teacher) {
-	v.oneOf("teacher.family", t.Family, Families)
+	v.family("teacher.family", t.Family)
 	if len(t.Sizes) == 0 {
 		v.failf("teacher.sizes", "list at least one size (e.g. [small, large])")
 	}
@@ -167,30 +172,34 @@ func (v *validator) teacher(t Teacher) {
 				s, t.Family, strings.Join(SortedNames(table), ", "))
 		}
 	}
-	for _, name := range SortedNames(t.MLP) {
-		v.model("teacher.mlp."+name, FamilyMLP, t.MLP[name])
-	}
-	for _, name := range SortedNames(t.CNN) {
-		v.model("teacher.cnn."+name, FamilyCNN, t.CNN[name])
+	for _, fam := range slices.Sorted(maps.Keys(t.Tables)) {
+		for _, name := range SortedNames(t.Tables[fam]) {
+			v.model("teacher."+fam+"."+name, fam, t.Tables[fam][name])
+		}
 	}
 	v.train("teacher.train", t.Train)
 }
 
-func (v *validator) model(key, family string, m ModelSpec) {
-	switch family {
-	case FamilyCNN:
-		if len(m.Conv) == 0 {
-			v.failf(key+".conv", "a cnn needs at least one conv stage (e.g. [8, 16])")
-		}
-	case FamilyMLP:
-		if len(m.Conv) != 0 {
-			v.failf(key+".conv", "an mlp has no conv stages; remove conv or use family cnn")
-		}
+// family checks that a family name is registered (internal/spec).
+func (v *validator) family(key, name string) {
+	if _, err := spec.LookupFamily(name); err != nil {
+		v.failf(key, "%q is not one of %s", name, strings.Join(spec.FamilyNames(), ", "))
 	}
-	for _, w := range append(slices.Clone(m.Conv), m.Hidden...) {
-		if w <= 0 {
-			v.failf(key, "layer width %d must be > 0", w)
+}
+
+// model checks a spec with its family's own Check; an unknown family is
+// reported by family.
+func (v *validator) model(key, family string, m ModelSpec) {
+	f, err := spec.LookupFamily(family)
+	if err != nil {
+		return
+	}
+	for _, p := range f.Check(m) {
+		k := key
+		if p.Key != "" {
+			k += "." + p.Key
 		}
+		v.failf(k, "%s", p.Msg)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Raw is an official split as read from disk: N examples of C×H×W inputs.
@@ -84,27 +85,32 @@ func Load(cfg config.Data) (*Splits, error) {
 	return s, nil
 }
 
-// ReadOfficial reads the official train and test sets of the configured
-// dataset and checks that their inputs have the same shape.
-func ReadOfficial(cfg config.Data) (train, test Raw, err error) {
-	if cfg.Dataset == "synthetic" {
-		train, test = Synthetic(cfg.Synthetic)
-		return train, test, nil
+// Reader reads a dataset's official train and test sets from dir
+// (<data.dir>/<dataset>; unused by generated datasets).
+type Reader func(dir string, cfg config.Data) (train, test Raw, err error)
+
+var readers = map[string]Reader{}
+
+// RegisterReader registers the reader of a dataset registered in
+// internal/spec under the same name; a duplicate panics.
+func RegisterReader(dataset string, r Reader) {
+	if _, dup := readers[dataset]; dup {
+		panic("data: reader of " + dataset + " registered twice")
 	}
-	if !slices.Contains(config.Datasets, cfg.Dataset) {
-		return Raw{}, Raw{}, &Error{Path: cfg.Dataset, Msg: "unknown dataset", Hint: "choose one of " + strings.Join(config.Datasets, ", ")}
-	}
-	if err := checkDataDir(cfg.Dir, cfg.Dataset); err != nil {
-		return Raw{}, Raw{}, err
-	}
-	dir := filepath.Join(cfg.Dir, cfg.Dataset)
-	switch cfg.Dataset {
-	case "mnist", "fashion-mnist":
+	readers[dataset] = r
+}
+
+func init() {
+	idx := func(dir string, cfg config.Data) (train, test Raw, err error) {
 		train, err = readIDXSet(dir, cfg.Dataset, "train")
 		if err == nil {
 			test, err = readIDXSet(dir, cfg.Dataset, "t10k")
 		}
-	case "cifar10":
+		return train, test, err
+	}
+	RegisterReader("mnist", idx)
+	RegisterReader("fashion-mnist", idx)
+	RegisterReader("cifar10", func(dir string, _ config.Data) (train, test Raw, err error) {
 		var tr []string
 		for i := 1; i <= 5; i++ {
 			tr = append(tr, filepath.Join(dir, fmt.Sprintf("data_batch_%d.bin", i)))
@@ -113,12 +119,37 @@ func ReadOfficial(cfg config.Data) (train, test Raw, err error) {
 		if err == nil {
 			test, err = readCIFARSet([]string{filepath.Join(dir, "test_batch.bin")}, 1, 10)
 		}
-	case "cifar100":
+		return train, test, err
+	})
+	RegisterReader("cifar100", func(dir string, _ config.Data) (train, test Raw, err error) {
 		train, err = readCIFARSet([]string{filepath.Join(dir, "train.bin")}, 2, 100)
 		if err == nil {
 			test, err = readCIFARSet([]string{filepath.Join(dir, "test.bin")}, 2, 100)
 		}
+		return train, test, err
+	})
+	RegisterReader("synthetic", func(_ string, cfg config.Data) (train, test Raw, err error) {
+		train, test = Synthetic(cfg.Synthetic)
+		return train, test, nil
+	})
+}
+
+// ReadOfficial reads the official train and test sets of the configured
+// dataset with its registered reader and checks that their inputs have the
+// same shape. A generated dataset (spec.FetchNone) reads no directory.
+func ReadOfficial(cfg config.Data) (train, test Raw, err error) {
+	ds, err := spec.LookupDataset(cfg.Dataset)
+	read, ok := readers[cfg.Dataset]
+	if err != nil || !ok {
+		return Raw{}, Raw{}, &Error{Path: cfg.Dataset, Msg: "unknown dataset (data.dataset)", Hint: "choose one of " + strings.Join(spec.DatasetNames(), ", ")}
 	}
+	if ds.Source == spec.FetchNone {
+		return read("", cfg)
+	}
+	if err := checkDataDir(cfg.Dir, cfg.Dataset); err != nil {
+		return Raw{}, Raw{}, err
+	}
+	train, test, err = read(filepath.Join(cfg.Dir, cfg.Dataset), cfg)
 	if err == nil && (train.C != test.C || train.H != test.H || train.W != test.W) {
 		err = &Error{Path: test.Images, Msg: fmt.Sprintf("test images are %d×%d×%d, but the training images in %s are %d×%d×%d",
 			test.C, test.H, test.W, train.Images, train.C, train.H, train.W),
@@ -395,17 +426,20 @@ func (it *Iterator) Next() bool {
 // Batches returns the number of batches per epoch.
 func (d *Dataset) Batches(bs int) int { return (d.N + bs - 1) / bs }
 
-// Shape returns the input shape (C, H, W) and number of classes of the
-// configured dataset without reading it (config.Data.Shape).
-func Shape(cfg config.Data) (c, h, w, classes int) { return cfg.Shape() }
+// Shape returns the input shape and number of classes of the configured
+// dataset without reading it, from the dataset registry (config.Data.Shape);
+// an unknown name is an error naming data.dataset and the valid names.
+func Shape(cfg config.Data) (spec.Shape, error) { return cfg.Shape() }
 
 // PixelScale is the factor Load multiplies stored inputs by before
-// normalising: 1/255 for the image datasets (pixels in [0, 255] become
-// [0, 1]), 1 for the synthetic set, used as generated. A model file records
-// it, so that its inputs can be prepared as in training.
+// normalising, as the dataset declares it (spec.Dataset.PixelScale): 1/255
+// for the image datasets (pixels in [0, 255] become [0, 1]), 1 for the
+// synthetic set, used as generated; 0 for an unknown dataset. A model file
+// records it, so that its inputs can be prepared as in training.
 func PixelScale(dataset string) float64 {
-	if dataset == "synthetic" {
-		return 1
+	d, err := spec.LookupDataset(dataset)
+	if err != nil {
+		return 0
 	}
-	return 1.0 / 255
+	return d.PixelScale
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Where the datasets come from. Nothing is downloaded from dataset hosts:
@@ -28,31 +29,36 @@ const (
 )
 
 // idxFiles are the four files of an MNIST-style dataset.
-var idxFiles = []string{
-	"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-	"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+var idxFiles = spec.IDXFiles
+
+// KnownSHA256 holds the SHA-256 of each registered dataset's files as
+// shipped by their packages (spec.Dataset.Files); `kdcal data info`
+// verifies against them.
+var KnownSHA256 = knownSHA256()
+
+func knownSHA256() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, n := range spec.DatasetNames() {
+		if d, _ := spec.LookupDataset(n); d.Files != nil {
+			out[n] = d.Files
+		}
+	}
+	return out
 }
 
-// KnownSHA256 holds the SHA-256 of the files as shipped by their packages
-// (measured on GoMNIST v0.0.0-20150320212226-2fbe10d0fa63 and Debian
-// dataset-fashion-mnist); `kdcal data info` verifies against them.
-var KnownSHA256 = map[string]map[string]string{
-	"mnist": {
-		"train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-		"train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-		"t10k-images-idx3-ubyte.gz":  "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-		"t10k-labels-idx1-ubyte.gz":  "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-	},
-	"fashion-mnist": {
-		"train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-		"train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-		"t10k-images-idx3-ubyte.gz":  "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
-		"t10k-labels-idx1-ubyte.gz":  "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-	},
-}
+// Fetchable lists the datasets `kdcal data fetch` can install, in the
+// order of config.Datasets.
+var Fetchable = fetchable()
 
-// Fetchable lists the datasets `kdcal data fetch` can install.
-var Fetchable = []string{"mnist", "fashion-mnist"}
+func fetchable() []string {
+	var out []string
+	for _, n := range config.Datasets {
+		if d, err := spec.LookupDataset(n); err == nil && d.Fetchable() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // Fetch copies a dataset's files from its package source into
 // <dir>/<dataset>/, verifying each against KnownSHA256. Progress lines go to

@@ -9,6 +9,7 @@ import (
 	_ "github.com/kdcal/kdcal/internal/blasopt" // -tags openblas switches gorgonia to OpenBLAS
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/fused"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Graph is the forward graph of an architecture for a fixed batch size.
@@ -20,48 +21,103 @@ type Graph struct {
 	BS     int
 }
 
+// Mode says whether a graph trains (batch statistics, state updates) or
+// evaluates (running statistics); families without such state ignore it.
+type Mode int
+
+// Graph modes.
+const (
+	Train Mode = iota
+	Eval
+)
+
+// Builder adds a family's forward pass to gr.G: it sets gr.X (the input
+// node) and gr.Logits from the parameter nodes gr.Params (in the family's
+// Params order, already bound to the Weights' tensors).
+type Builder func(gr *Graph, a Arch, mode Mode) error
+
+var builders = map[string]Builder{}
+
+// RegisterBuilder registers the graph builder of a family registered in
+// internal/spec under the same name; a duplicate panics.
+func RegisterBuilder(family string, b Builder) {
+	if _, dup := builders[family]; dup {
+		panic("model: builder of family " + family + " registered twice")
+	}
+	builders[family] = b
+}
+
+func builderOf(family string) (Builder, error) {
+	b, ok := builders[family]
+	if !ok {
+		return nil, fmt.Errorf("model: family %q has no graph builder (RegisterBuilder)", family)
+	}
+	return b, nil
+}
+
+func init() {
+	RegisterBuilder(config.FamilyMLP, buildConvNet)
+	RegisterBuilder(config.FamilyCNN, buildConvNet)
+}
+
 // Build adds the forward pass of w's architecture for batches of bs
-// examples to g. The parameter nodes are bound to w's tensors, so any number
-// of graphs (a training graph, an evaluation graph with another batch size)
-// share one set of weights.
-func Build(g *G.ExprGraph, w *Weights, bs int) (*Graph, error) {
-	a := w.Arch
+// examples to g, in training mode. The parameter nodes are bound to w's
+// tensors, so any number of graphs (a training graph, an evaluation graph
+// with another batch size) share one set of weights.
+func Build(g *G.ExprGraph, w *Weights, bs int) (*Graph, error) { return BuildMode(g, w, bs, Train) }
+
+// BuildMode is Build in the given mode.
+func BuildMode(g *G.ExprGraph, w *Weights, bs int, mode Mode) (*Graph, error) {
+	b, err := builderOf(w.Arch.Family)
+	if err != nil {
+		return nil, err
+	}
 	gr := &Graph{G: g, BS: bs}
 	for i, p := range w.Params {
 		gr.Params = append(gr.Params, G.NewTensor(g, w.Dtype, len(p.Shape), G.WithShape(p.Shape...),
 			G.WithName(p.Name), G.WithValue(w.T[i])))
 	}
+	if err := b(gr, w.Arch, mode); err != nil {
+		return nil, err
+	}
+	return gr, nil
+}
+
+// buildConvNet builds the mlp and cnn families (see the package doc).
+func buildConvNet(gr *Graph, a Arch, _ Mode) error {
+	g, bs, dt := gr.G, gr.BS, gr.Params[0].Dtype()
+	ca := a.desc.(spec.ConvArch)
 	var (
 		h   *G.Node
 		err error
 	)
 	if a.Family == config.FamilyCNN {
-		gr.X = G.NewTensor(g, w.Dtype, 4, G.WithShape(bs, a.C, a.H, a.W), G.WithName("x"))
+		gr.X = G.NewTensor(g, dt, 4, G.WithShape(bs, a.C, a.H, a.W), G.WithName("x"))
 		h = gr.X
-		for i := range a.Spec.Conv {
+		for i := range ca.Spec.Conv {
 			if h, err = convStage(h, gr.Params[2*i], gr.Params[2*i+1]); err != nil {
-				return nil, fmt.Errorf("model: conv stage %d: %w", i, err)
+				return fmt.Errorf("model: conv stage %d: %w", i, err)
 			}
 		}
-		c, fh, fw := a.featureShape()
+		c, fh, fw := ca.FeatureShape()
 		if h, err = G.Reshape(h, tensor.Shape{bs, c * fh * fw}); err != nil {
-			return nil, fmt.Errorf("model: flatten: %w", err)
+			return fmt.Errorf("model: flatten: %w", err)
 		}
 	} else {
-		gr.X = G.NewMatrix(g, w.Dtype, G.WithShape(bs, a.D()), G.WithName("x"))
+		gr.X = G.NewMatrix(g, dt, G.WithShape(bs, a.D()), G.WithName("x"))
 		h = gr.X
 	}
-	first := 2 * len(a.Spec.Conv)
-	for i := range a.Spec.Hidden {
+	first := 2 * len(ca.Spec.Conv)
+	for i := range ca.Spec.Hidden {
 		if h, err = dense(h, gr.Params[first+2*i], gr.Params[first+2*i+1], true); err != nil {
-			return nil, fmt.Errorf("model: dense layer %d: %w", i, err)
+			return fmt.Errorf("model: dense layer %d: %w", i, err)
 		}
 	}
 	n := len(gr.Params)
 	if gr.Logits, err = dense(h, gr.Params[n-2], gr.Params[n-1], false); err != nil {
-		return nil, fmt.Errorf("model: output layer: %w", err)
+		return fmt.Errorf("model: output layer: %w", err)
 	}
-	return gr, nil
+	return nil
 }
 
 // convStage is one CNN stage on NCHW input:
@@ -130,7 +186,7 @@ func NewEvaluator(w *Weights, bs int) (*Evaluator, error) {
 	if w.Dtype != tensor.Float32 {
 		panic("model: Evaluator needs Float32 weights")
 	}
-	gr, err := Build(G.NewGraph(), w, bs)
+	gr, err := BuildMode(G.NewGraph(), w, bs, Eval)
 	if err != nil {
 		return nil, err
 	}

@@ -24,11 +24,11 @@ func TestNumParams(t *testing.T) {
 		want    int
 	}{
 		// 28×28 → 14 → 7: 4·1·9+4 + 8·4·9+8 + 8·7·7·32+32 + 32·10+10
-		{"cnn", config.ModelSpec{Conv: []int{4, 8}, Hidden: []int{32}}, 1, 28, 28, 40 + 296 + 12576 + 330},
+		{"cnn", config.ModelSpec{"conv": []int{4, 8}, "hidden": []int{32}}, 1, 28, 28, 40 + 296 + 12576 + 330},
 		// 32×32×3 → 16 → 8: 64·3·9+64 + 128·64·9+128 + 128·8·8·256+256 + 256·10+10
-		{"cnn", config.ModelSpec{Conv: []int{64, 128}, Hidden: []int{256}}, 3, 32, 32, 1792 + 73856 + 2097408 + 2570},
+		{"cnn", config.ModelSpec{"conv": []int{64, 128}, "hidden": []int{256}}, 3, 32, 32, 1792 + 73856 + 2097408 + 2570},
 		// 784·512+512 + 512·512+512 + 512·10+10
-		{"mlp", config.ModelSpec{Hidden: []int{512, 512}}, 1, 28, 28, 401920 + 262656 + 5130},
+		{"mlp", config.ModelSpec{"hidden": []int{512, 512}}, 1, 28, 28, 401920 + 262656 + 5130},
 		// no hidden layer: logistic regression
 		{"mlp", config.ModelSpec{}, 1, 4, 4, 16*10 + 10},
 	}
@@ -75,10 +75,10 @@ func TestNewArchErrors(t *testing.T) {
 		want   string
 	}{
 		{"rnn", config.ModelSpec{}, 28, 28, `unknown family "rnn"`},
-		{"cnn", config.ModelSpec{Conv: []int{4, 4, 4}}, 4, 4, "too small for 3 conv stages"},
+		{"cnn", config.ModelSpec{"conv": []int{4, 4, 4}}, 4, 4, "too small for 3 conv stages"},
 		{"cnn", config.ModelSpec{}, 28, 28, "at least one conv stage"},
-		{"mlp", config.ModelSpec{Conv: []int{4}}, 28, 28, "no conv stages"},
-		{"mlp", config.ModelSpec{Hidden: []int{0}}, 28, 28, "width 0"},
+		{"mlp", config.ModelSpec{"conv": []int{4}}, 28, 28, "no conv stages"},
+		{"mlp", config.ModelSpec{"hidden": []int{0}}, 28, 28, "width 0"},
 	}
 	for _, tt := range tests {
 		_, err := NewArch(tt.family, tt.spec, 1, tt.h, tt.w, 10)
@@ -89,7 +89,7 @@ func TestNewArchErrors(t *testing.T) {
 }
 
 func TestInitDeterministicAndBounded(t *testing.T) {
-	a, _ := NewArch("cnn", config.ModelSpec{Conv: []int{3}, Hidden: []int{5}}, 1, 4, 4, 3)
+	a, _ := NewArch("cnn", config.ModelSpec{"conv": []int{3}, "hidden": []int{5}}, 1, 4, 4, 3)
 	w1, w2, w3 := NewWeights(a, tensor.Float32), NewWeights(a, tensor.Float32), NewWeights(a, tensor.Float32)
 	w1.Init(rand.New(rand.NewPCG(1, 2)))
 	w2.Init(rand.New(rand.NewPCG(1, 2)))
@@ -145,7 +145,7 @@ func randomInputs(n, d int) []float32 {
 }
 
 func TestSafetensorsRoundTrip(t *testing.T) {
-	w := randomWeights(t, "cnn", config.ModelSpec{Conv: []int{3, 5}, Hidden: []int{7}}, 2, 8, 6, 4)
+	w := randomWeights(t, "cnn", config.ModelSpec{"conv": []int{3, 5}, "hidden": []int{7}}, 2, 8, 6, 4)
 	path := filepath.Join(t.TempDir(), "m.safetensors")
 	meta := Meta{Dataset: "synthetic", Scale: 1, Mean: []float64{0.5, 0.25}, Std: []float64{2, 3}, Version: "test"}
 	if err := Save(path, w, meta); err != nil {
@@ -199,9 +199,9 @@ func TestLoadErrors(t *testing.T) {
 // batches of 7 (with a padded last batch) against one example at a time.
 func TestEvaluatorOrder(t *testing.T) {
 	for _, family := range []string{"mlp", "cnn"} {
-		spec := config.ModelSpec{Hidden: []int{6}}
+		spec := config.ModelSpec{"hidden": []int{6}}
 		if family == "cnn" {
-			spec.Conv = []int{3}
+			spec["conv"] = []int{3}
 		}
 		w := randomWeights(t, family, spec, 1, 6, 6, 5)
 		const n = 17

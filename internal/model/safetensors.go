@@ -16,7 +16,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/kdcal/kdcal/internal/atomicfile"
-	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // MetaKey is the safetensors metadata key holding the JSON-encoded Meta.
@@ -28,6 +28,7 @@ type Meta struct {
 	Family  string    `json:"family"`            // mlp | cnn
 	Conv    []int     `json:"conv,omitempty"`    // output channels per conv stage
 	Hidden  []int     `json:"hidden"`            // hidden dense widths
+	Spec    spec.Spec `json:"spec,omitempty"`    // the spec of a family other than mlp and cnn
 	Input   [3]int    `json:"input"`             // C, H, W
 	Classes int       `json:"classes"`           // outputs
 	Params  int       `json:"params"`            // trainable parameters
@@ -47,13 +48,25 @@ const layoutText = "NCHW input; per conv stage i: conv{i} (3x3, stride 1, paddin
 // MetaOf returns the Meta of w's architecture; callers fill the data fields.
 func MetaOf(w *Weights) Meta {
 	a := w.Arch
-	return Meta{Family: a.Family, Conv: a.Spec.Conv, Hidden: a.Spec.Hidden, Input: [3]int{a.C, a.H, a.W},
-		Classes: a.Classes, Params: a.NumParams(), Layout: layoutText}
+	m := Meta{Family: a.Family, Input: [3]int{a.C, a.H, a.W}, Classes: a.Classes, Params: a.NumParams(), Layout: layoutText}
+	if ca, ok := a.desc.(spec.ConvArch); ok {
+		m.Conv, m.Hidden = ca.Spec.Conv, ca.Spec.Hidden
+	} else {
+		m.Spec, m.Layout = a.Spec, a.String()
+	}
+	return m
 }
 
 // Arch rebuilds the architecture a Meta describes.
 func (m Meta) Arch() (Arch, error) {
-	return NewArch(m.Family, config.ModelSpec{Conv: m.Conv, Hidden: m.Hidden}, m.Input[0], m.Input[1], m.Input[2], m.Classes)
+	s := m.Spec
+	if s == nil {
+		s = spec.Spec{"hidden": m.Hidden}
+		if m.Conv != nil {
+			s["conv"] = m.Conv
+		}
+	}
+	return NewArch(m.Family, s, m.Input[0], m.Input[1], m.Input[2], m.Classes)
 }
 
 // TorchViews returns w's tensors in PyTorch layout (dense weights
@@ -143,8 +156,8 @@ func ReadFloat32(st safetensors.SafeTensors, name string, shape []int) ([]float3
 // meta's architecture fields are taken from w.
 func Save(path string, w *Weights, meta Meta) error {
 	arch := MetaOf(w)
-	meta.Family, meta.Conv, meta.Hidden, meta.Input, meta.Classes, meta.Params, meta.Layout =
-		arch.Family, arch.Conv, arch.Hidden, arch.Input, arch.Classes, arch.Params, arch.Layout
+	meta.Family, meta.Conv, meta.Hidden, meta.Spec, meta.Input, meta.Classes, meta.Params, meta.Layout =
+		arch.Family, arch.Conv, arch.Hidden, arch.Spec, arch.Input, arch.Classes, arch.Params, arch.Layout
 	mj, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("model: encode metadata: %w", err)

@@ -26,7 +26,7 @@ func rawSafetensors(header string, data []byte) []byte {
 // savedModel returns the bytes of a small saved MLP.
 func savedModel(t testing.TB) []byte {
 	t.Helper()
-	w := randomWeights(t, "mlp", config.ModelSpec{Hidden: []int{3}}, 1, 2, 2, 2)
+	w := randomWeights(t, "mlp", config.ModelSpec{"hidden": []int{3}}, 1, 2, 2, 2)
 	p := filepath.Join(t.TempDir(), "m.safetensors")
 	if err := Save(p, w, Meta{Dataset: "synthetic"}); err != nil {
 		t.Fatal(err)

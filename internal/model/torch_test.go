@@ -36,9 +36,9 @@ func TestTorchReproducesLogits(t *testing.T) {
 		spec    config.ModelSpec
 		c, h, w int
 	}{
-		{"mlp", config.ModelSpec{Hidden: []int{12, 8}}, 1, 5, 5},
-		{"cnn", config.ModelSpec{Conv: []int{4, 6}, Hidden: []int{9}}, 1, 9, 7}, // odd sizes: floor pooling
-		{"cnn", config.ModelSpec{Conv: []int{5}, Hidden: []int{}}, 3, 8, 8},     // RGB, no hidden layer
+		{"mlp", config.ModelSpec{"hidden": []int{12, 8}}, 1, 5, 5},
+		{"cnn", config.ModelSpec{"conv": []int{4, 6}, "hidden": []int{9}}, 1, 9, 7}, // odd sizes: floor pooling
+		{"cnn", config.ModelSpec{"conv": []int{5}, "hidden": []int{}}, 3, 8, 8},     // RGB, no hidden layer
 	}
 	for _, tt := range tests {
 		w := randomWeights(t, tt.family, tt.spec, tt.c, tt.h, tt.w, 4)

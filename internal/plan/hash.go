@@ -7,6 +7,7 @@ package plan
 import (
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // EngineVersion is part of every training step's hash. Bump it when a change
@@ -40,16 +41,16 @@ func TeacherHash(c *config.Config, size string, seed int) string {
 	if c.Teacher.Source == config.SourceExternal {
 		return externalTeacherHash(c, size, seed)
 	}
-	spec, _ := c.Teacher.Spec(size)
+	m, _ := c.Teacher.Spec(size)
 	return runstore.Hash(struct {
 		Engine int
 		Kind   string
 		Data   dataKey
 		Family string
-		Spec   config.ModelSpec
+		Spec   any
 		Train  config.Train
 		Seed   int
-	}{EngineVersion, runstore.KindTeacher, dataOf(c.Data), c.Teacher.Family, spec, c.Teacher.Train, seed})
+	}{EngineVersion, runstore.KindTeacher, dataOf(c.Data), c.Teacher.Family, hashSpec(c.Teacher.Family, m), c.Teacher.Train, seed})
 }
 
 // CalibrationHash keys the calibration step (method, size, seed): the
@@ -146,7 +147,7 @@ func StudentHash(c *config.Config, s Setting, arm, size string, seed int) string
 		Arm         string
 		Data        dataKey
 		Family      string
-		Spec        config.ModelSpec
+		Spec        any
 		Train       config.Train
 		Tau         float64
 		KDWeight    float64
@@ -155,7 +156,7 @@ func StudentHash(c *config.Config, s Setting, arm, size string, seed int) string
 		Calibration string
 		Seed        int
 	}
-	k := key{EngineVersion, runstore.KindStudent, arm, dataOf(c.Data), c.Student.Family, c.Student.Model,
+	k := key{EngineVersion, runstore.KindStudent, arm, dataOf(c.Data), c.Student.Family, hashSpec(c.Student.Family, c.Student.Model),
 		studentRecipe(c, s.Epochs), s.Tau, s.KDWeight, c.KD.CEWeight, TeacherHash(c, size, seed), cal, seed}
 	if s.Loss == "" || s.Loss == config.LossKD {
 		// The default loss stays out of the hash: students of configs
@@ -191,9 +192,13 @@ func ScratchHash(c *config.Config, epochs, seed int) string {
 		Arm    string
 		Data   dataKey
 		Family string
-		Spec   config.ModelSpec
+		Spec   any
 		Train  config.Train
 		Seed   int
-	}{EngineVersion, runstore.KindStudent, config.ArmScratch, dataOf(c.Data), c.Student.Family, c.Student.Model,
+	}{EngineVersion, runstore.KindStudent, config.ArmScratch, dataOf(c.Data), c.Student.Family, hashSpec(c.Student.Family, c.Student.Model),
 		studentRecipe(c, epochs), seed})
 }
+
+// hashSpec is what a step hash records of an architecture: its family's
+// HashKey (for mlp and cnn, {Conv, Hidden} as before the registry).
+func hashSpec(family string, m config.ModelSpec) any { return spec.HashKey(family, m) }

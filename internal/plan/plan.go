@@ -6,6 +6,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Stages, in execution order.
@@ -64,8 +65,7 @@ func Build(c *config.Config) *Plan {
 			}
 		}
 	}
-	inputShape, classes := shapeOf(c)
-	studentStep := TrainCost(c.Student.Family, c.Student.Model, inputShape, classes)
+	studentStep := TrainCost(c.Student.Family, c.Student.Model, shapeOf(c))
 	for _, s := range Settings(c) {
 		for _, arm := range c.KD.Arms {
 			if arm == config.ArmScratch {
@@ -109,10 +109,11 @@ func CalibrationStep(c *config.Config, method, size string, seed int) Step {
 		Size: size, Seed: seed, Method: method, Cost: teacherCost(c, size) * 1e-3}
 }
 
-// shapeOf returns the configured dataset's input shape and class count.
-func shapeOf(c *config.Config) ([3]int, int) {
-	ch, h, w, classes := c.Data.Shape()
-	return [3]int{ch, h, w}, classes
+// shapeOf returns the configured dataset's input shape and class count
+// (zero for an unknown dataset, which config.Validate rejects first).
+func shapeOf(c *config.Config) spec.Shape {
+	sh, _ := c.Data.Shape()
+	return sh
 }
 
 // teacherCost is the training cost of one teacher of the given size.
@@ -120,9 +121,8 @@ func teacherCost(c *config.Config, size string) float64 {
 	if c.Teacher.Source == config.SourceExternal {
 		return externalCost(c)
 	}
-	spec, _ := c.Teacher.Spec(size)
-	shape, classes := shapeOf(c)
-	return TrainCost(c.Teacher.Family, spec, shape, classes) * float64(c.Teacher.Train.Epochs)
+	m, _ := c.Teacher.Spec(size)
+	return TrainCost(c.Teacher.Family, m, shapeOf(c)) * float64(c.Teacher.Train.Epochs)
 }
 
 func (p *Plan) add(s Step) {
@@ -165,24 +165,15 @@ func ReportHash(c *config.Config, steps []Step) string {
 	}{runstore.KindReport, hashes, c.Report, c.Calibration.Bins})
 }
 
-// TrainCost estimates the multiply-adds of one epoch-example of training
-// (forward + backward ≈ 3× forward) for a model: 9·Cin·Cout·H·W per 3×3 conv
-// stage (same padding, before pooling) plus in·out per dense layer.
-func TrainCost(family string, spec config.ModelSpec, shape [3]int, classes int) float64 {
-	c, h, w := shape[0], shape[1], shape[2]
-	var macs float64
-	if family == config.FamilyCNN {
-		for _, out := range spec.Conv {
-			macs += 9 * float64(c*out*h*w)
-			c, h, w = out, h/2, w/2
-		}
+// TrainCost is the multiply-adds of one epoch-example of training of a
+// model (its family's spec.Arch.Cost); 0 when the architecture is invalid
+// for the shape, which training reports.
+func TrainCost(family string, m config.ModelSpec, in spec.Shape) float64 {
+	a, err := spec.NewArch(family, m, in)
+	if err != nil {
+		return 0
 	}
-	in := c * h * w
-	for _, out := range append(slices.Clone(spec.Hidden), classes) {
-		macs += float64(in * out)
-		in = out
-	}
-	return 3 * macs
+	return a.Cost()
 }
 
 // String describes a step in a few words, for progress lines.

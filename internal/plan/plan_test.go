@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 func load(t *testing.T, set map[string]string) *config.Config {
@@ -16,8 +17,6 @@ func load(t *testing.T, set map[string]string) *config.Config {
 	}
 	return c
 }
-
-var mnist = [3]int{1, 28, 28}
 
 // changed returns the keys whose hash differs between two plans (both must
 // have the same steps) and the keys present in only one of them.
@@ -150,7 +149,7 @@ func stageIndex(s string) int {
 // conv 1→4 on 28×28: 9·1·4·784 = 28224; conv 4→8 on 14×14: 9·4·8·196 = 56448;
 // dense 8·7·7=392→32: 12544; 32→10: 320; total 97536 MACs, ×3 for training.
 func TestTrainCost(t *testing.T) {
-	got := TrainCost(config.FamilyCNN, config.ModelSpec{Conv: []int{4, 8}, Hidden: []int{32}}, mnist, 10)
+	got := TrainCost(config.FamilyCNN, config.ModelSpec{"conv": []int{4, 8}, "hidden": []int{32}}, spec.Shape{C: 1, H: 28, W: 28, Classes: 10})
 	if want := 3.0 * 97536; got != want {
 		t.Errorf("TrainCost = %v, want %v", got, want)
 	}

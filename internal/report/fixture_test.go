@@ -145,7 +145,7 @@ func generateFixture(t testing.TB, cfg *config.Config, root string) {
 	params := map[string]int{}
 	for _, s := range sizes {
 		spec, _ := cfg.Teacher.Spec(s)
-		params[s] = mlpParams(fixtureInputs, spec.Hidden, fixtureCls)
+		params[s] = mlpParams(fixtureInputs, spec["hidden"].([]int), fixtureCls)
 	}
 	level := func(s string) float64 { return math.Log10(float64(params[s]) / float64(params[sizes[0]])) }
 	temps := map[string]map[int]float64{}
@@ -162,7 +162,7 @@ func generateFixture(t testing.TB, cfg *config.Config, root string) {
 			nllB := 0.42 + 0.06*L + g.norm(0.01)
 			T := 1.12 + 0.22*L + g.norm(0.03)
 			spec, _ := cfg.Teacher.Spec(size)
-			ts := runstore.TeacherSummary{Size: size, Seed: seed, Family: cfg.Teacher.Family, Spec: spec, Params: params[size],
+			ts := runstore.TeacherSummary{Size: size, Seed: seed, Family: cfg.Teacher.Family, Spec: typedSpec(spec), Params: params[size],
 				Epochs: cfg.Teacher.Train.Epochs, WallSeconds: round4(10 * math.Pow(10, L)),
 				Val: g.summary(acc+g.norm(0.003), nllB, eceB), Test: g.summary(acc, nllB, eceB)}
 			g.write(key, runstore.SummaryFile, ts)
@@ -178,7 +178,7 @@ func generateFixture(t testing.TB, cfg *config.Config, root string) {
 			temps[size][seed] = round4(T)
 		}
 	}
-	studentParams := mlpParams(fixtureInputs, cfg.Student.Model.Hidden, fixtureCls)
+	studentParams := mlpParams(fixtureInputs, cfg.Student.Model["hidden"].([]int), fixtureCls)
 	seedEffect := map[int]float64{}
 	for _, seed := range cfg.Seeds {
 		seedEffect[seed] = g.norm(0.003)
@@ -333,4 +333,12 @@ func makePartial(t testing.TB, root string) {
 	m.ConfigHash = "0123456789abcdef"
 	must(atomicfile.WriteJSON(stale, m))
 	must(os.WriteFile(filepath.Join(dir(partialSteps[5].key), runstore.SummaryFile), []byte("{\"arm\": "), 0o644))
+}
+
+// typedSpec is the mlp family's spec.HashKey, as the teacher stage writes it
+// into summary.json (report may not import internal/spec).
+func typedSpec(m config.ModelSpec) any {
+	conv, _ := intsOf(m["conv"])
+	hidden, _ := intsOf(m["hidden"])
+	return struct{ Conv, Hidden []int }{conv, hidden}
 }

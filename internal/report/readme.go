@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,8 +54,8 @@ func readme(in readmeInput) []byte {
 	row("Data", data)
 	var sizes []string
 	for _, size := range s.Sizes {
-		spec, _ := cfg.Teacher.Spec(size)
-		sizes = append(sizes, fmt.Sprintf("%s %s (%s params)", size, specString(spec), fmtParams(s.Params(size))))
+		ms, _ := cfg.Teacher.Spec(size)
+		sizes = append(sizes, fmt.Sprintf("%s %s (%s params)", size, specString(ms), fmtParams(s.Params(size))))
 	}
 	if cfg.Teacher.Source == config.SourceExternal {
 		sizes = sizes[:0]
@@ -210,11 +212,18 @@ func specString(m config.ModelSpec) string {
 		return strings.Join(parts, "-")
 	}
 	var parts []string
-	if len(m.Conv) > 0 {
-		parts = append(parts, "conv "+join(m.Conv))
+	conv, _ := intsOf(m["conv"])
+	hidden, _ := intsOf(m["hidden"])
+	if len(conv) > 0 {
+		parts = append(parts, "conv "+join(conv))
 	}
-	if len(m.Hidden) > 0 {
-		parts = append(parts, "dense "+join(m.Hidden))
+	if len(hidden) > 0 {
+		parts = append(parts, "dense "+join(hidden))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) { // keys of other families
+		if xs, _ := intsOf(m[k]); k != "conv" && k != "hidden" && len(xs) > 0 {
+			parts = append(parts, k+" "+join(xs))
+		}
 	}
 	if len(parts) == 0 {
 		return "linear"
@@ -263,4 +272,36 @@ func methodNote(a *Analysis) string {
 	b.WriteString("- **Missing and stale steps.** Only steps that finished with the config hash the current configuration expects are used; " +
 		"missing, failed, running, stale and unreadable steps are listed and excluded, and cells computed from fewer seeds show (n=k).\n")
 	return b.String()
+}
+
+// intsOf reads a spec value (a list of whole numbers, or one) as a list.
+func intsOf(v any) ([]int, bool) {
+	switch x := v.(type) {
+	case []int:
+		return x, true
+	case int:
+		return []int{x}, true
+	case float64:
+		if x != float64(int(x)) {
+			return nil, false
+		}
+		return []int{int(x)}, true
+	case []any:
+		out := make([]int, 0, len(x))
+		for _, e := range x {
+			switch i := e.(type) {
+			case int:
+				out = append(out, i)
+			case float64: // a spec read back from JSON (safetensors metadata)
+				if i != float64(int(i)) {
+					return nil, false
+				}
+				out = append(out, int(i))
+			default:
+				return nil, false
+			}
+		}
+		return out, true
+	}
+	return nil, false
 }

@@ -2,7 +2,6 @@ package runstore
 
 import (
 	"github.com/kdcal/kdcal/internal/artifact"
-	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/metrics"
 )
 
@@ -39,15 +38,15 @@ func ReliabilityFile(split, when string) string {
 
 // TeacherSummary is summary.json of a teacher step.
 type TeacherSummary struct {
-	Size        string           `json:"size"`
-	Seed        int              `json:"seed"`
-	Family      string           `json:"family"`
-	Spec        config.ModelSpec `json:"spec"`
-	Params      int              `json:"params"` // number of trainable parameters
-	Epochs      int              `json:"epochs"`
-	WallSeconds float64          `json:"wall_seconds"` // training + logit dumps, excluding earlier interrupted runs
-	Val         metrics.Summary  `json:"val"`
-	Test        metrics.Summary  `json:"test"`
+	Size        string          `json:"size"`
+	Seed        int             `json:"seed"`
+	Family      string          `json:"family"`
+	Spec        any             `json:"spec"`   // the family's spec.HashKey: {"Conv", "Hidden"} for mlp and cnn
+	Params      int             `json:"params"` // number of trainable parameters
+	Epochs      int             `json:"epochs"`
+	WallSeconds float64         `json:"wall_seconds"` // training + logit dumps, excluding earlier interrupted runs
+	Val         metrics.Summary `json:"val"`
+	Test        metrics.Summary `json:"test"`
 }
 
 // StudentSummary is summary.json of a student step.

@@ -43,7 +43,11 @@ func (Catalog) ListSizes(w io.Writer, cfg *config.Config) error {
 	if cfg.Teacher.Source == config.SourceExternal {
 		return listExternalSizes(w, cfg) // external.go
 	}
-	c, h, wd, classes := data.Shape(cfg.Data)
+	sh, err := data.Shape(cfg.Data)
+	if err != nil {
+		return err
+	}
+	c, h, wd, classes := sh.C, sh.H, sh.W, sh.Classes
 	fmt.Fprintf(w, "Teacher sizes, family %s, input %d×%d×%d, %d classes (%s); * = in teacher.sizes\n",
 		cfg.Teacher.Family, c, h, wd, classes, cfg.Data.Dataset)
 	selected := map[string]bool{}

@@ -12,6 +12,7 @@ import (
 	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
+	kspec "github.com/kdcal/kdcal/internal/spec"
 	"github.com/kdcal/kdcal/internal/train"
 	"github.com/kdcal/kdcal/internal/version"
 )
@@ -109,7 +110,7 @@ func writeTeacher(st *runstore.Step, cfg *config.Config, s plan.Step, splits *da
 		return err
 	}
 	spec, _ := cfg.Teacher.Spec(s.Size)
-	sum := runstore.TeacherSummary{Size: s.Size, Seed: s.Seed, Family: cfg.Teacher.Family, Spec: spec, Params: res.Params,
+	sum := runstore.TeacherSummary{Size: s.Size, Seed: s.Seed, Family: cfg.Teacher.Family, Spec: kspec.HashKey(cfg.Teacher.Family, spec), Params: res.Params,
 		Epochs: res.Epochs, WallSeconds: res.WallSeconds, Val: res.Val, Test: res.Test}
 	if err := atomicfile.WriteJSON(st.Path(runstore.SummaryFile), sum); err != nil {
 		return err

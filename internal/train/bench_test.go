@@ -9,6 +9,7 @@ import (
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/plan"
+	kspec "github.com/kdcal/kdcal/internal/spec"
 )
 
 // randomSplits returns n random 1×28×28 "images" with random labels of 10
@@ -36,20 +37,20 @@ func randomSplits(n int) *data.Splits {
 // time per step (cpu-ms/step), which other jobs on a shared machine do not
 // inflate; run with -cpu 1.
 func BenchmarkTrainStep(b *testing.B) {
-	cnn := config.Default().Teacher.CNN
+	cnn := config.Default().Teacher.Tables["cnn"]
 	cases := []struct {
 		name   string
 		family string
 		spec   config.ModelSpec
 	}{
-		{"mlp-784-512-512-10", config.FamilyMLP, config.ModelSpec{Hidden: []int{512, 512}}},
+		{"mlp-784-512-512-10", config.FamilyMLP, config.ModelSpec{"hidden": []int{512, 512}}},
 		{"cnn-medium", config.FamilyCNN, cnn["medium"]},
 	}
 	for _, c := range cases {
 		// Flops per step: forward + backward = 3 × forward multiply-adds
 		// (plan.TrainCost), minus the first layer's input gradient, which is
 		// never computed (the input is data) — by kdcal or by PyTorch.
-		flops := 2 * (plan.TrainCost(c.family, c.spec, [3]int{1, 28, 28}, 10) - firstLayerMACs(c.family, c.spec)) * 128
+		flops := 2 * (plan.TrainCost(c.family, c.spec, kspec.Shape{C: 1, H: 28, W: 28, Classes: 10}) - firstLayerMACs(c.family, c.spec)) * 128
 		b.Run(c.name, func(b *testing.B) { benchStep(b, c.family, c.spec, 128, flops) })
 	}
 }
@@ -58,9 +59,9 @@ func BenchmarkTrainStep(b *testing.B) {
 // example on 1×28×28 inputs: a 3×3 conv to Conv[0] channels, or a dense layer.
 func firstLayerMACs(family string, spec config.ModelSpec) float64 {
 	if family == config.FamilyCNN {
-		return 9 * float64(spec.Conv[0]) * 28 * 28
+		return 9 * float64(spec["conv"].([]int)[0]) * 28 * 28
 	}
-	return 784 * float64(spec.Hidden[0])
+	return 784 * float64(spec["hidden"].([]int)[0])
 }
 
 func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int, flops float64) {
@@ -110,7 +111,7 @@ func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int, flops
 // target is no growth after epoch 1.
 func BenchmarkEpochMemory(b *testing.B) {
 	s := randomSplits(20 * 128)
-	cnn := config.Default().Teacher.CNN
+	cnn := config.Default().Teacher.Tables["cnn"]
 	for i := 0; i < b.N; i++ {
 		var heaps []float64
 		j := Job{Label: "memory", Family: config.FamilyCNN, Spec: cnn["medium"], Recipe: recipe(6, 128), Data: s,

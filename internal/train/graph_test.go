@@ -58,9 +58,9 @@ type tinyProblem struct {
 
 func newTinyProblem(t *testing.T, family string) tinyProblem {
 	t.Helper()
-	spec, c, h, wd := config.ModelSpec{Hidden: []int{5}}, 1, 2, 3 // MLP on 6 inputs
+	spec, c, h, wd := config.ModelSpec{"hidden": []int{5}}, 1, 2, 3 // MLP on 6 inputs
 	if family == config.FamilyCNN {
-		spec, c, h, wd = config.ModelSpec{Conv: []int{2}, Hidden: []int{3}}, 2, 4, 4
+		spec, c, h, wd = config.ModelSpec{"conv": []int{2}, "hidden": []int{3}}, 2, 4, 4
 	}
 	const classes = 4
 	a, err := model.NewArch(family, spec, c, h, wd, classes)

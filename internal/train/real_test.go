@@ -27,7 +27,7 @@ func TestFashionMNISTBeatsChance(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := recipe(10, 50)
-	res, err := Run(context.Background(), job(config.FamilyMLP, config.ModelSpec{Hidden: []int{64}}, r, 0, s))
+	res, err := Run(context.Background(), job(config.FamilyMLP, config.ModelSpec{"hidden": []int{64}}, r, 0, s))
 	if err != nil {
 		t.Fatal(err)
 	}

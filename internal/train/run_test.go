@@ -21,8 +21,8 @@ import (
 )
 
 var (
-	tinyMLP = config.ModelSpec{Hidden: []int{32}}
-	tinyCNN = config.ModelSpec{Conv: []int{4}, Hidden: []int{16}} // on the synthetic set's 4×4 "image"
+	tinyMLP = config.ModelSpec{"hidden": []int{32}}
+	tinyCNN = config.ModelSpec{"conv": []int{4}, "hidden": []int{16}} // on the synthetic set's 4×4 "image"
 )
 
 func job(family string, spec config.ModelSpec, r config.Train, seed int, s *data.Splits) Job {
