@@ -43,7 +43,7 @@ func TestResNetDropsPartialBatches(t *testing.T) {
 // Adam steps are few for a BatchNorm network (resnet8-w4 reaches 0.21 in
 // torch after 3 epochs of 1,000 images, 0.13 here).
 func TestResNetFashionMNIST(t *testing.T) {
-	testutil.Slow(t, "about 10 s of ResNet training")
+	testutil.Slow(t, "about 20 s of ResNet training on a loaded machine")
 	d := config.Default().Data
 	d.Dataset, d.Dir, d.TrainLimit = "fashion-mnist", testutil.RequireDataset(t, "fashion-mnist"), 3000
 	d.ValFraction = 0.02 // 1,200 validation images: the per-epoch evaluation stays cheap
