@@ -12,7 +12,8 @@
 #    pure-Go kernel, OpenBLAS and gonum, against the core's float32 FMA peak
 #    measured in the same run (BenchmarkFMAPeak).
 # 2. One training step (BenchmarkTrainStep, internal/train; batch 128, Adam, random
-#    28×28 inputs) of the MLP 784-512-512-10 and the medium CNN, for the plain
+#    28×28 inputs) of the MLP 784-512-512-10, the medium CNN and the ResNets
+#    resnet8-w8 and resnet20-w16 (BatchNorm, teacher.resnet), for the plain
 #    `go build` (pure Go) and the OpenBLAS build, against scripts/torch_bench.py
 #    (torch, 1 thread), with the issue's targets.
 # 3. The quick study end to end (kdcal run --config configs/quick.yaml, report stage
@@ -81,7 +82,7 @@ for r in $(seq "$COUNT"); do
 	done
 	if [ -n "$torch" ]; then
 		echo "bench: scripts/torch_bench.py, round $r/$COUNT" >&2
-		"$PY" scripts/torch_bench.py --threads 1 --steps "$STEPS" mlp-784-512-512-10 cnn-medium |
+		"$PY" scripts/torch_bench.py --threads 1 --steps "$STEPS" mlp-784-512-512-10 cnn-medium resnet8-w8 resnet20-w16 |
 			awk '{ printf "torch %s x %s ms/step %s cpu-ms/step\n", $1, $2, $4 }' >>"$tmp/steps.txt"
 	fi
 done
@@ -157,7 +158,7 @@ echo
 echo "Training step, batch 128, Adam, one core (ratios from CPU ms/step; issue targets in the last column):"
 printf "| %-20s | %-40s | %12s | %13s | %15s | %14s | %-16s |\n" model implementation "CPU ms/step" "wall ms/step" "CPU GFLOP/s" "vs torch (CPU)" "target"
 printf "|%s|%s|%s|%s|%s|%s|%s|\n" "----------------------" "------------------------------------------" "-------------:" "--------------:" "----------------:" "---------------:" "------------------"
-for m in mlp-784-512-512-10 cnn-medium; do
+for m in mlp-784-512-512-10 cnn-medium resnet8-w8 resnet20-w16; do
 	tc=$(stepfig torch "$m" cpu-ms/step)
 	mf=$(stepfig purego "$m" MFLOP/step)
 	for b in $builds torch; do

@@ -9,6 +9,8 @@ with random labels (16 batches, cycled), so the loss stays near log(10).
   cnn-<size>:         per conv stage Conv2d(3x3, pad 1)-ReLU-MaxPool2d(2), flatten,
                       per hidden width Linear-ReLU, Linear(., 10)
                       (sizes as in configs/default.yaml teacher.cnn)
+  resnet<D>-w<W>:     the CIFAR ResNet of scripts/torch_resnet.py (BatchNorm in train
+                      mode, option-A shortcuts), depth D, width W (teacher.resnet)
 
 Usage: /usr/bin/python3 scripts/torch_bench.py [--threads 1] [--steps 40] [--batch 128] [model ...]
 Prints one line per model: "<name> <ms/step> <samples/s> <cpu-ms/step>", the
@@ -16,6 +18,9 @@ last being process CPU time per step (time.process_time), which other jobs on
 a shared machine do not inflate (compare with BenchmarkTrainStep's cpu-ms/step).
 """
 import argparse
+import os
+import re
+import sys
 import time
 
 import torch
@@ -60,6 +65,12 @@ def build(name):
     if name.startswith("cnn-"):
         conv, hidden = CNN_SIZES[name[4:]]
         return cnn(conv, hidden)
+    m = re.fullmatch(r"resnet(\d+)-w(\d+)", name)
+    if m:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_resnet import ResNet
+
+        return ResNet(int(m.group(1)), int(m.group(2)), 1, 10)
     raise SystemExit(f"unknown model {name!r}")
 
 

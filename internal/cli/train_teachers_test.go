@@ -218,9 +218,35 @@ for s in ("train", "val"):
 // epochs (as Ctrl-C does): the command exits 130 and leaves the work
 // directory; a rerun resumes it and writes the same logits as an
 // uninterrupted study.
+// The resnet case is the BatchNorm family: the checkpoint carries its
+// running statistics and num_batches_tracked, which the evaluation logits
+// read.
 func TestTrainTeachersInterruptResume(t *testing.T) {
+	resnet := func(t *testing.T, dir string) string {
+		p := syntheticConfig(t, dir, "")
+		b := strings.Replace(readFile(t, p), "family: cnn\n  sizes: [tiny]", "family: resnet\n  sizes: [tiny]\n  resnet: {tiny: {depth: 8, width: 4}}", 1)
+		if !strings.Contains(b, "family: resnet") {
+			t.Fatal("syntheticConfig changed: the resnet case would train a cnn")
+		}
+		if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		family string
+		config func(t *testing.T, dir string) string
+	}{
+		{"cnn", func(t *testing.T, dir string) string { return syntheticConfig(t, dir, "") }},
+		{"resnet", resnet},
+	} {
+		t.Run(tc.family, func(t *testing.T) { interruptResume(t, tc.config) })
+	}
+}
+
+func interruptResume(t *testing.T, config func(t *testing.T, dir string) string) {
 	dirA, dirB := t.TempDir(), t.TempDir()
-	cfgA, cfgB := syntheticConfig(t, dirA, ""), syntheticConfig(t, dirB, "")
+	cfgA, cfgB := config(t, dirA), config(t, dirB)
 	if code, _, stderr := run(t, "", nil, "train-teachers", "--config", cfgB); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d: %s", code, stderr)
 	}

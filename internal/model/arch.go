@@ -61,3 +61,13 @@ func (a Arch) NumParams() int { return spec.NumParams(a.desc) }
 // String describes the architecture, e.g.
 // "cnn 1×28×28 conv[4 8] → 392 → dense[32] → 10".
 func (a Arch) String() string { return a.desc.String() }
+
+// DropPartialBatches reports whether training must skip a last batch
+// smaller than the batch size: true for a family that normalises with
+// batch statistics (its spec.Arch has a DropPartialBatches method saying
+// so, e.g. resnet's BatchNorm), whose statistics zero-padded rows would
+// change. torch's DataLoader(drop_last=True) does the same.
+func (a Arch) DropPartialBatches() bool {
+	d, ok := a.desc.(interface{ DropPartialBatches() bool })
+	return ok && d.DropPartialBatches()
+}

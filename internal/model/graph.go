@@ -19,6 +19,8 @@ type Graph struct {
 	Logits *G.Node // (BS, Classes)
 	Params G.Nodes // parameter nodes in Arch.Params order, bound to the Weights' tensors
 	BS     int
+
+	w *Weights // the weights the graph is built from (a family with state reads it)
 }
 
 // Mode says whether a graph trains (batch statistics, state updates) or
@@ -72,7 +74,13 @@ func BuildMode(g *G.ExprGraph, w *Weights, bs int, mode Mode) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	gr := &Graph{G: g, BS: bs}
+	gr := &Graph{G: g, BS: bs, w: w}
+	if w.state != nil { // the family binds its own parameter nodes
+		if err := b(gr, w.Arch, mode); err != nil {
+			return nil, err
+		}
+		return gr, nil
+	}
 	for i, p := range w.Params {
 		gr.Params = append(gr.Params, G.NewTensor(g, w.Dtype, len(p.Shape), G.WithShape(p.Shape...),
 			G.WithName(p.Name), G.WithValue(w.T[i])))

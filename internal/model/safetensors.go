@@ -83,7 +83,46 @@ func (w *Weights) TorchViews(prefix string) map[string]safetensors.TensorView {
 		}
 		out[prefix+p.Name] = Float32View(p.TorchShape(), data)
 	}
+	for i, p := range w.Buffers {
+		if c := w.Counters[i]; c != nil {
+			out[prefix+p.Name] = int64View(*c)
+			continue
+		}
+		out[prefix+p.Name] = Float32View(p.TorchShape(), w.B[i].Data().([]float32))
+	}
 	return out
+}
+
+// counterShape is the shape a Counter buffer (torch's 0-dim int64
+// num_batches_tracked) is stored with: (1,), because
+// github.com/nlpodyssey/safetensors counts a 0-dim shape as 0 elements;
+// torch's load_state_dict takes a (1,) tensor for a 0-dim buffer (its
+// compatibility rule for checkpoints from torch 0.3).
+var counterShape = []int{1}
+
+// int64View encodes v as a safetensors I64 view of shape counterShape.
+func int64View(v int64) safetensors.TensorView {
+	tv, err := safetensors.NewTensorView(safetensors.I64, []uint64{1}, binary.LittleEndian.AppendUint64(nil, uint64(v)))
+	if err != nil {
+		panic("model: " + err.Error())
+	}
+	return tv
+}
+
+// readInt64 decodes the I64 counter tensor name from st.
+func readInt64(st safetensors.SafeTensors, name string) (int64, error) {
+	tv, ok := st.Tensor(name)
+	if !ok {
+		return 0, fmt.Errorf("tensor %q is missing", name)
+	}
+	if tv.DType() != safetensors.I64 || !slices.Equal(tv.Shape(), []uint64{1}) {
+		return 0, fmt.Errorf("tensor %q is %v %v, want I64 [1]", name, tv.DType(), tv.Shape())
+	}
+	v := int64(binary.LittleEndian.Uint64(tv.Data()))
+	if v < 0 {
+		return 0, fmt.Errorf("tensor %q is %d, a count must be ≥ 0", name, v)
+	}
+	return v, nil
 }
 
 // SetFromTorch copies tensors in PyTorch layout (as TorchViews writes them)
@@ -98,6 +137,21 @@ func (w *Weights) SetFromTorch(st safetensors.SafeTensors, prefix string) error 
 			data = transpose(data, p.Shape[1], p.Shape[0])
 		}
 		copy(w.Float32s(i), data)
+	}
+	for i, p := range w.Buffers {
+		if c := w.Counters[i]; c != nil {
+			v, err := readInt64(st, prefix+p.Name)
+			if err != nil {
+				return err
+			}
+			*c = v
+			continue
+		}
+		data, err := ReadFloat32(st, prefix+p.Name, p.TorchShape())
+		if err != nil {
+			return err
+		}
+		copy(w.B[i].Data().([]float32), data)
 	}
 	return nil
 }
@@ -282,8 +336,18 @@ func fromTensors(path string, st safetensors.SafeTensors, md map[string]string) 
 			return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("%v (the metadata describes %s)", err, a), Err: err}
 		}
 	}
-	if n := st.Len(); n != len(params) {
-		return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("holds %d tensors, the architecture %s has %d", n, a, len(params))}
+	bufs := a.desc.Buffers()
+	for _, p := range bufs {
+		err := checkTensor(st, p.Name, p.TorchShape())
+		if p.Kind == spec.Counter {
+			_, err = readInt64(st, p.Name)
+		}
+		if err != nil {
+			return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("%v (the metadata describes %s)", err, a), Err: err}
+		}
+	}
+	if n := st.Len(); n != len(params)+len(bufs) {
+		return nil, Meta{}, &FileError{Path: path, Msg: fmt.Sprintf("holds %d tensors, the architecture %s has %d", n, a, len(params)+len(bufs))}
 	}
 	w := NewWeights(a, tensor.Float32)
 	if err := w.SetFromTorch(st, ""); err != nil {

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 
 	"gorgonia.org/tensor"
+
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Weights holds the parameter tensors of one architecture, in Arch.Params
@@ -15,16 +17,53 @@ type Weights struct {
 	Dtype  tensor.Dtype // tensor.Float32 for training; Float64 for gradient checks
 	Params []Param
 	T      []*tensor.Dense
+	// Buffers is the architecture's non-learnable state (spec.Arch.Buffers,
+	// e.g. BatchNorm running statistics), which checkpoints and model files
+	// carry: B[i] holds buffer i's values, or Counters[i] its count for a
+	// Counter (an int64 scalar); the other is nil. Empty for mlp and cnn.
+	Buffers  []Param
+	B        []*tensor.Dense
+	Counters []*int64
+
+	// state is a family's own state bound to these tensors, for families
+	// whose graphs need more than parameter nodes (resnet: the BatchNorm
+	// statistics its fused ops update); nil for mlp and cnn.
+	state familyState
 }
+
+// familyState is what a family with state of its own (registered in
+// stateFamilies by its file's init) does in place of the generic code.
+type familyState interface {
+	// init draws the initial weights and resets the buffers.
+	init(rng *rand.Rand)
+	// build sets gr.X, gr.Logits and gr.Params (its own nodes, bound to
+	// the Weights' tensors) in the given mode.
+	build(gr *Graph, mode Mode) error
+}
+
+// stateFamilies maps a family to the constructor of its state, which
+// allocates (or aliases) w.T, w.B and w.Counters.
+var stateFamilies = map[string]func(w *Weights) familyState{}
 
 // NewWeights allocates zeroed parameter tensors of dtype dt (Float32 or Float64).
 func NewWeights(a Arch, dt tensor.Dtype) *Weights {
 	if dt != tensor.Float32 && dt != tensor.Float64 {
 		panic("model: weights must be Float32 or Float64")
 	}
-	w := &Weights{Arch: a, Dtype: dt, Params: a.Params()}
+	w := &Weights{Arch: a, Dtype: dt, Params: a.Params(), Buffers: a.desc.Buffers()}
+	if f, ok := stateFamilies[a.Family]; ok {
+		w.state = f(w)
+		return w
+	}
 	for _, p := range w.Params {
 		w.T = append(w.T, tensor.New(tensor.Of(dt), tensor.WithShape(p.Shape...)))
+	}
+	for _, p := range w.Buffers {
+		if p.Kind == spec.Counter {
+			w.B, w.Counters = append(w.B, nil), append(w.Counters, new(int64))
+			continue
+		}
+		w.B, w.Counters = append(w.B, tensor.New(tensor.Of(dt), tensor.WithShape(p.Shape...))), append(w.Counters, nil)
 	}
 	return w
 }
@@ -35,8 +74,13 @@ func NewWeights(a Arch, dt tensor.Dtype) *Weights {
 // 2015, "Delving deep into rectifiers"); the output layer uses Glorot
 // uniform, U(−√(6/(fan_in+fan_out)), +) (Glorot & Bengio 2010). Values are
 // drawn in float64 and rounded, so the same rng state gives the same
-// weights on every machine.
+// weights on every machine. A family with its own state initialises as it
+// documents (resnet: fused.InitHe).
 func (w *Weights) Init(rng *rand.Rand) {
+	if w.state != nil {
+		w.state.init(rng)
+		return
+	}
 	for i, p := range w.Params {
 		var bound float64
 		switch {
@@ -76,6 +120,18 @@ func (w *Weights) CopyFrom(o *Weights) error {
 		}
 		if err := tensor.Copy(w.T[i], o.T[i]); err != nil {
 			return fmt.Errorf("model: copy %s: %w", w.Params[i].Name, err)
+		}
+	}
+	if len(o.Buffers) != len(w.Buffers) {
+		return fmt.Errorf("model: cannot copy %d buffers into %d", len(o.Buffers), len(w.Buffers))
+	}
+	for i := range w.Buffers {
+		if w.Counters[i] != nil {
+			*w.Counters[i] = *o.Counters[i]
+			continue
+		}
+		if err := tensor.Copy(w.B[i], o.B[i]); err != nil {
+			return fmt.Errorf("model: copy %s: %w", w.Buffers[i].Name, err)
 		}
 	}
 	return nil

@@ -35,6 +35,8 @@ const (
 	DenseWeight             // (in, out) in gorgonia, (out, in) in torch
 	DenseBias               // (1, out) in gorgonia, (out,) in torch
 	Vector                  // (n,) in both: BatchNorm scales, shifts and running statistics
+	Matrix                  // (out, in) in both: a Linear weight the graph holds in torch's layout
+	Counter                 // () in both: an int64 scalar buffer (BatchNorm's num_batches_tracked)
 )
 
 // Param describes one parameter (or buffer) tensor.

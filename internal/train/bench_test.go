@@ -37,7 +37,7 @@ func randomSplits(n int) *data.Splits {
 // time per step (cpu-ms/step), which other jobs on a shared machine do not
 // inflate; run with -cpu 1.
 func BenchmarkTrainStep(b *testing.B) {
-	cnn := config.Default().Teacher.Tables["cnn"]
+	cnn, resnet := config.Default().Teacher.Tables["cnn"], config.Default().Teacher.Tables["resnet"]
 	cases := []struct {
 		name   string
 		family string
@@ -45,6 +45,9 @@ func BenchmarkTrainStep(b *testing.B) {
 	}{
 		{"mlp-784-512-512-10", config.FamilyMLP, config.ModelSpec{"hidden": []int{512, 512}}},
 		{"cnn-medium", config.FamilyCNN, cnn["medium"]},
+		// BatchNorm ResNets (teacher.resnet), the fused ops of internal/fused.
+		{"resnet8-w8", "resnet", resnet["resnet8-w8"]},
+		{"resnet20-w16", "resnet", resnet["resnet20-w16"]},
 	}
 	for _, c := range cases {
 		// Flops per step: forward + backward = 3 × forward multiply-adds
@@ -56,10 +59,14 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // firstLayerMACs is the multiply-adds of the first layer's forward pass per
-// example on 1×28×28 inputs: a 3×3 conv to Conv[0] channels, or a dense layer.
+// example on 1×28×28 inputs: a 3×3 conv to Conv[0] channels (a resnet's
+// stem: to width channels), or a dense layer.
 func firstLayerMACs(family string, spec config.ModelSpec) float64 {
-	if family == config.FamilyCNN {
+	switch family {
+	case config.FamilyCNN:
 		return 9 * float64(spec["conv"].([]int)[0]) * 28 * 28
+	case "resnet":
+		return 9 * float64(spec["width"].(int)) * 28 * 28
 	}
 	return 784 * float64(spec["hidden"].([]int)[0])
 }

@@ -49,7 +49,10 @@ type trainer struct {
 	st     state
 	bs     int
 	total  int // optimizer steps of the whole run
-	buf    []float64
+	// dropPartial skips the last batch of an epoch when it is smaller than
+	// bs (families with batch statistics, model.Arch.DropPartialBatches).
+	dropPartial bool
+	buf         []float64
 }
 
 // Run trains j and returns the final model, its metrics and logits. When
@@ -187,7 +190,11 @@ func newTrainer(j Job) (*trainer, error) {
 		t.close()
 		return nil, err
 	}
+	t.dropPartial = arch.DropPartialBatches()
 	t.total = j.Recipe.Epochs * tr.Batches(t.bs)
+	if t.dropPartial {
+		t.total = j.Recipe.Epochs * (tr.N / t.bs)
+	}
 	t.st = state{Fingerprint: fingerprint(j, arch), Optimizer: j.Recipe.Optimizer}
 	return t, nil
 }
@@ -235,6 +242,9 @@ func (t *trainer) epoch(ctx context.Context, rep *reporter) (Record, error) {
 	for it.Next() {
 		if err := ctx.Err(); err != nil {
 			return Record{}, fmt.Errorf("%s: %w", t.j.Label, err)
+		}
+		if t.dropPartial && len(it.Y) < t.bs {
+			continue // batch statistics (BatchNorm): skip the partial last batch
 		}
 		lr := learningRate(t.j.Recipe, t.st.Step, ep, t.total)
 		t0 := time.Now()

@@ -23,6 +23,8 @@ import (
 var (
 	tinyMLP = config.ModelSpec{"hidden": []int{32}}
 	tinyCNN = config.ModelSpec{"conv": []int{4}, "hidden": []int{16}} // on the synthetic set's 4×4 "image"
+	// BatchNorm: a resume must also restore the running statistics.
+	tinyResNet = config.ModelSpec{"depth": 8, "width": 4}
 )
 
 func job(family string, spec config.ModelSpec, r config.Train, seed int, s *data.Splits) Job {
@@ -123,7 +125,9 @@ func TestSameSeedSameStartAndOrder(t *testing.T) {
 // context is canceled from OnEpoch, as Ctrl-C would), resumes from the
 // checkpoint in WorkDir, and requires bit-identical weights, logits and
 // per-epoch losses to an uninterrupted run, for Adam with a cosine schedule
-// (CNN) and SGD with momentum, weight decay and a step schedule (MLP).
+// (CNN, and ResNet, whose BatchNorm running statistics and
+// num_batches_tracked the checkpoint carries) and SGD with momentum, weight
+// decay and a step schedule (MLP).
 func TestResumeEqualsUninterrupted(t *testing.T) {
 	s := syntheticSplits(t)
 	sgd := recipe(4, 64)
@@ -134,7 +138,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 		family string
 		spec   config.ModelSpec
 		r      config.Train
-	}{{config.FamilyCNN, tinyCNN, adam}, {config.FamilyMLP, tinyMLP, sgd}} {
+	}{{config.FamilyCNN, tinyCNN, adam}, {config.FamilyMLP, tinyMLP, sgd}, {"resnet", tinyResNet, adam}} {
 		j := job(tc.family, tc.spec, tc.r, 1, s)
 		full, err := Run(context.Background(), j)
 		if err != nil {
