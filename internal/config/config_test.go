@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -216,4 +217,44 @@ func TestTeacherSizesSpan(t *testing.T) {
 			t.Errorf("default teacher size %q missing", s)
 		}
 	}
+}
+
+// TestStudentFamilyReplacesModel: a file that changes student.family gives
+// the new family's student.model whole (before, the mlp default's conv and
+// hidden were merged into a resnet's {depth, width}, and the user was told
+// about keys they never wrote); a file that keeps the family merges as
+// before, so its step hashes do not change.
+func TestStudentFamilyReplacesModel(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       map[string]any
+	}{
+		{"other family", "student:\n  family: resnet\n  model: {depth: 8, width: 4}\n", map[string]any{"depth": 8, "width": 4}},
+		{"same family", "student:\n  model: {hidden: [32]}\n", map[string]any{"conv": []int{}, "hidden": []int{32}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(Source{File: writeFile(t, tt.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]any{}
+			for k, v := range c.Student.Model {
+				got[k] = v
+			}
+			if !reflect.DeepEqual(normSpec(got), normSpec(tt.want)) {
+				t.Errorf("student.model = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// normSpec renders spec values as text so int and []int types from the
+// decoder compare with the literals above.
+func normSpec(m map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = strings.Trim(strings.ReplaceAll(fmt.Sprint(v), " ", ","), "[]")
+	}
+	return out
 }

@@ -100,6 +100,9 @@ func load(src Source, body []byte) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		if v, err = replaceStudentModel(v, src.File, root); err != nil {
+			return nil, err
+		}
 		if err := mergeNode(v, src.File, root); err != nil {
 			return nil, err
 		}
@@ -166,6 +169,54 @@ func mergeNode(v *viper.Viper, source string, root *yaml.Node) error {
 		return v.MergeConfigMap(tree.(map[string]any))
 	}
 	return nil
+}
+
+// replaceStudentModel makes a file that changes student.family replace
+// student.model whole instead of merging into it: the keys are the new
+// family's (a resnet's {depth, width} must not inherit the mlp default's
+// conv and hidden). It returns v without the old student.model when the
+// file names another family and gives a student.model, else v itself (so a
+// file that only changes an mlp's hidden widths keeps the defaults' other
+// keys, and its step hashes). Environment variables and --set change
+// single keys.
+func replaceStudentModel(v *viper.Viper, source string, root *yaml.Node) (*viper.Viper, error) {
+	fam := valueAt(root, "student", "family")
+	if !hasNodePath(root, "student", "model") || fam == nil || fam.Value == v.GetString("student.family") {
+		return v, nil
+	}
+	all := v.AllSettings()
+	if st, ok := all["student"].(map[string]any); ok {
+		delete(st, "model")
+	}
+	nv := viper.New()
+	if err := nv.MergeConfigMap(all); err != nil {
+		return nil, &Error{Source: source, Key: "student.model", Msg: err.Error()}
+	}
+	return nv, nil
+}
+
+// hasNodePath reports whether the mapping root has the nested keys path.
+func hasNodePath(root *yaml.Node, path ...string) bool { return valueAt(root, path...) != nil }
+
+// valueAt returns the node at the nested keys path of the mapping root, or nil.
+func valueAt(root *yaml.Node, path ...string) *yaml.Node {
+	n := deref(root)
+	for _, k := range path {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = deref(n.Content[i+1])
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }
 
 func unknownKey(source, path string) *Error {
