@@ -6,6 +6,7 @@
 #   E2E_BUILDS= scripts/bench.sh      # skip the end-to-end study
 #   STEPS=100 COUNT=5 scripts/bench.sh   # steps per measurement (40), repetitions (3)
 #   KEEP=1 CALIB=0 scripts/bench.sh   # keep the raw outputs; skip scripts/bench_calib.sh
+#   RESNET=0 scripts/bench.sh         # skip scripts/bench_resnet.sh (the ResNet step vs torch)
 #
 # 1. SGEMM at the shapes of kdcal's training (internal/gemm BenchmarkSgemm): the
 #    pure-Go kernel, OpenBLAS and gonum, against the core's float32 FMA peak
@@ -206,6 +207,11 @@ echo "bench: go test -bench BenchmarkRunWorkers ${ob:+-tags $ob} (a synthetic st
 $GO test ${ob:+-tags "$ob"} -run '^$' -bench 'BenchmarkRunWorkers' -benchtime 2x ./internal/cli |
 	awk '/^BenchmarkRunWorkers/ { for (i = 3; i < NF; i++) { if ($(i+1) == "s/1-worker") a = $i; if ($(i+1) == "s/2-workers") z = $i; if ($(i+1) == "speedup") r = $i }
 		printf "kdcal run, synthetic study of 23 steps: %.1f s with 1 worker, %.1f s with 2 (%.2fx)\n", a, z, r }'
+
+if [ "${RESNET:-1}" != 0 ]; then
+	echo
+	ROUNDS=$COUNT scripts/bench_resnet.sh
+fi
 
 if [ -x scripts/bench_calib.sh ] && [ "${CALIB:-1}" != 0 ]; then
 	echo

@@ -7,8 +7,10 @@
 #   ROUNDS=5 STEPS=5 scripts/bench_resnet.sh
 #   PLAIN=0 scripts/bench_resnet.sh           # skip the (slow) pure-Go build
 #
-# One training step = forward (batch statistics) + backward, no optimizer, batch 128,
-# 3x32x32, resnet8/20/32-w16 (BenchmarkResNetStep, scripts/torch_resnet_bench.py).
+# One training step = forward (batch statistics) + backward + SGD-momentum update,
+# batch 128, resnet8-w8, resnet20-w16 and resnet32-w16 on 3x32x32 and 1x28x28
+# (BenchmarkResNetStep, scripts/torch_resnet_bench.py). Part of `make bench`
+# (scripts/bench.sh; RESNET=0 skips it there).
 # Every measurement uses one core: -cpu 1, OPENBLAS_NUM_THREADS=1,
 # torch.set_num_threads(1). Wall time and CPU time (getrusage / process_time)
 # are both reported: on a shared machine CPU time is the steadier of the two
@@ -56,18 +58,18 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "ResNet training step (forward + backward), batch 128, 3x32x32, one core ($(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN) CPUs, load per round: ${loads[*]})"
+echo "ResNet training step (forward + backward + SGD update), batch 128, one core ($(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN) CPUs, load per round: ${loads[*]})"
 sort -k1,1 -k2,2 "$tmp/rows" | awk '
 	function median(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
 	{ k = $1 SUBSEP $2; wall[k] = wall[k] " " $3; cpu[k] = cpu[k] " " $4; if (!(k in seen)) { seen[k] = 1; keys[++n] = k } }
 	END {
-		printf "| %-14s | %-15s | %12s | %12s | %-22s |\n", "model", "implementation", "wall ms/step", "CPU ms/step", "CPU time vs torch"
-		printf "|%s|%s|%s|%s|%s|\n", "----------------", "-----------------", "-------------:", "-------------:", "------------------------"
+		printf "| %-22s | %-15s | %12s | %12s | %-22s |\n", "model/input", "implementation", "wall ms/step", "CPU ms/step", "CPU time vs torch"
+		printf "|%s|%s|%s|%s|%s|\n", "------------------------", "-----------------", "-------------:", "-------------:", "------------------------"
 		for (i = 1; i <= n; i++) { split(keys[i], kb, SUBSEP); w[keys[i]] = median(wall[keys[i]]); c[keys[i]] = median(cpu[keys[i]]) }
 		for (i = 1; i <= n; i++) {
 			split(keys[i], kb, SUBSEP); t = kb[1] SUBSEP "torch-1thread"; r = "n/a"
 			if (t in c && c[t] > 0) { f = c[keys[i]] / c[t]; r = (kb[2] == "torch-1thread") ? "1" : (f >= 1 ? sprintf("%.2fx slower", f) : sprintf("%.2fx faster", 1 / f)) }
-			printf "| %-14s | %-15s | %12.1f | %12.1f | %-22s |\n", kb[1], kb[2], w[keys[i]], c[keys[i]], r
+			printf "| %-22s | %-15s | %12.1f | %12.1f | %-22s |\n", kb[1], kb[2], w[keys[i]], c[keys[i]], r
 		}
 	}'

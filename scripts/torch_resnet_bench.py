@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch peer of internal/fused's BenchmarkResNetStep (run with /usr/bin/python3, torch 1.13).
 
-  /usr/bin/python3 scripts/torch_resnet_bench.py [--steps 10] [--threads 1] [--depths 8,20,32] [--width 16]
+  /usr/bin/python3 scripts/torch_resnet_bench.py [--steps 10] [--threads 1] [--nets 8:8,20:16,32:16]
+      [--inputs 3x32x32,1x28x28]
 
 One training step = zero_grad(set_to_none) + forward (train mode, batch statistics) + mean
-cross-entropy + backward, no optimizer, at batch 128 on 3x32x32, cycling 20 random N(0,1)
+cross-entropy + backward + torch.optim.SGD(lr=0.01, momentum=0.9).step(), at batch 128, for
+each network (depth:width) on each input shape (CxHxW), cycling 20 random N(0,1)
 batches with uniform random labels, as the Go benchmark does. The network is the reference
 module of internal/fused/testdata/torch_resnet.py (the one the cross-check tests load kdcal's
 weights into). Prints one line per network: median wall ms/step, min, max, and median CPU ms/step
@@ -24,12 +26,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from torch_resnet import ResNet  # noqa: E402
 
 
-def bench(depth, width, steps, batch=128):
+def bench(depth, width, shape, steps, batch=128):
     torch.manual_seed(1)
-    model = ResNet(depth, width, 3, 10)
+    model = ResNet(depth, width, shape[0], 10)
     model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     g = torch.Generator().manual_seed(5)
-    xs = [torch.randn(batch, 3, 32, 32, generator=g) for _ in range(20)]
+    xs = [torch.randn(batch, *shape, generator=g) for _ in range(20)]
     ys = [torch.randint(0, 10, (batch,), generator=g) for _ in range(20)]
     i = [0]
 
@@ -39,6 +42,7 @@ def bench(depth, width, steps, batch=128):
         for p in model.parameters():
             p.grad = None
         F.cross_entropy(model(xs[k]), ys[k]).backward()
+        opt.step()
 
     for _ in range(3):
         step()
@@ -55,14 +59,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--depths", default="8,20,32")
-    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--nets", default="8:8,20:16,32:16")
+    ap.add_argument("--inputs", default="3x32x32,1x28x28")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    for d in (int(v) for v in a.depths.split(",")):
-        t = bench(d, a.width, a.steps)
-        print("torch resnet%d-w%d median %8.1f ms  min %8.1f  max %8.1f  cpu %8.1f ms  threads %d mkldnn %s"
-              % (d, a.width, t[0], t[1], t[2], t[3], torch.get_num_threads(), torch.backends.mkldnn.is_available()))
+    for inp in a.inputs.split(","):
+        shape = tuple(int(v) for v in inp.split("x"))
+        for net in a.nets.split(","):
+            d, w = (int(v) for v in net.split(":"))
+            t = bench(d, w, shape, a.steps)
+            print("torch resnet%d-w%d/%s median %8.1f ms  min %8.1f  max %8.1f  cpu %8.1f ms  threads %d mkldnn %s"
+                  % (d, w, inp, t[0], t[1], t[2], t[3], torch.get_num_threads(), torch.backends.mkldnn.is_available()))
 
 
 if __name__ == "__main__":

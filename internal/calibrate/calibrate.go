@@ -34,9 +34,10 @@
 // methods (none, temp, vector, matrix) also implement LogitMapper: their
 // calibrated probabilities are softmax(MapLogits(z)), so code that needs
 // calibrated logits — a distiller applying its own KD temperature τ — can
-// use softmax(MapLogits(z)/τ). For temp that is softmax(z/(T·τ)): Temp's
-// Temperature() gives T so a distiller can record the effective
-// temperature T·τ. hist and isotonic only recalibrate the top-label
+// use softmax(MapLogits(z)/τ). For temp that is softmax(z/(T·τ)): every
+// calibrator's Describe().Temperature gives the T by which it divides the
+// logits (temp; 0 for the others), so a distiller can record the
+// effective temperature T·τ without knowing the method. hist and isotonic only recalibrate the top-label
 // confidence q; their Probs return softmax(β·z) with a per-example β > 0
 // chosen so that the top probability equals q — exactly, bit for bit, so
 // that any reader binning the top probability (kdcal's ECE, numpy,
@@ -57,7 +58,7 @@
 // Marshal/Unmarshal (and Save/Load for files) store a fitted calibrator as
 // JSON: {"method": ..., "params": {...}, "fit": Report}. Result evaluates
 // a fitted calibrator on a validation and an optional test split and
-// returns the runstore.CalibrationResult that `kdcal calibrate` stores and
+// returns the artifact.CalibrationResult that `kdcal calibrate` stores and
 // prints.
 //
 // Input shapes are the caller's responsibility: Fit and Probs panic with a
@@ -72,6 +73,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kdcal/kdcal/internal/artifact"
 	"github.com/kdcal/kdcal/internal/config"
 )
 
@@ -89,6 +91,9 @@ type Calibrator interface {
 	// Validate reports whether the parameters are usable, e.g. after
 	// decoding them from JSON.
 	Validate() error
+	// Describe says what the fitted parameters are and how much the
+	// calibrator softens the logits (describe.go).
+	Describe() Description
 }
 
 // LogitMapper is implemented by calibrators whose probabilities are
@@ -112,21 +117,7 @@ func OptionsFrom(c config.Calibration) Options {
 
 // Report records how a fit went. It is stored with the parameters and as
 // CalibrationResult.Fit.
-type Report struct {
-	Optimizer   string  `json:"optimizer"`             // algorithm, e.g. "bracketing + safeguarded Newton on log T"
-	Criterion   string  `json:"criterion,omitempty"`   // stopping rule with its tolerances
-	Start       string  `json:"start,omitempty"`       // starting point of an iterative fit, e.g. a warm start
-	Iterations  int     `json:"iterations"`            // optimiser iterations (0 for closed-form fits)
-	Evaluations int     `json:"evaluations"`           // passes over the validation set
-	Converged   bool    `json:"converged"`             // the stopping rule was met (closed-form fits: true)
-	Status      string  `json:"status,omitempty"`      // optimiser status, e.g. gonum's GradientThreshold
-	Gradient    float64 `json:"gradient"`              // final |gradient| (max-norm) of the objective, 0 if none
-	NLLBefore   float64 `json:"nll_before"`            // validation NLL of the raw logits
-	NLLAfter    float64 `json:"nll_after"`             // validation NLL after calibration
-	Objective   float64 `json:"objective,omitempty"`   // final objective when it differs from nll_after (L2 penalty)
-	Note        string  `json:"note,omitempty"`        // anything the user should know, e.g. a bound was hit
-	Temperature float64 `json:"temperature,omitempty"` // temp: the fitted T
-}
+type Report = artifact.Fit
 
 type method struct {
 	name string

@@ -6,7 +6,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/kdcal/kdcal/internal/calibrate/dgemm"
+	"github.com/kdcal/kdcal/internal/gemm/dgemm"
 	"github.com/kdcal/kdcal/internal/metrics/kernel"
 )
 

@@ -55,9 +55,9 @@ func TestRunResult(t *testing.T) {
 	if res.Test.After.Accuracy != res.Test.Before.Accuracy {
 		t.Error("temperature scaling changed test accuracy")
 	}
-	if !(res.Test.After.ECE < res.Test.Before.ECE) || math.Abs(res.Val.After.NLL-res.Fit["nll_after"].(float64)) > 1e-12 {
+	if !(res.Test.After.ECE < res.Test.Before.ECE) || math.Abs(res.Val.After.NLL-res.Fit.NLLAfter) > 1e-12 {
 		t.Errorf("test ECE %v → %v; val NLL %v, fit record %v",
-			res.Test.Before.ECE, res.Test.After.ECE, res.Val.After.NLL, res.Fit["nll_after"])
+			res.Test.Before.ECE, res.Test.After.ECE, res.Val.After.NLL, res.Fit.NLLAfter)
 	}
 	if _, _, err := calibrate.Run(context.Background(), "platt", calibrate.Options{}, val, nil, 15); err == nil {
 		t.Error("Run accepted an unknown method")

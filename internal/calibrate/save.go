@@ -48,29 +48,39 @@ func Unmarshal(b []byte) (Calibrator, *Report, error) {
 	if err := strictDecode(b, &f); err != nil {
 		return nil, nil, err
 	}
+	if f.Method == "" {
+		return nil, nil, errors.New(`no "method"`)
+	}
+	cal, err := decode(f.Method, f.Params)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cal, f.Fit, nil
+}
+
+// decode makes the named method's calibrator from its JSON parameters,
+// rejecting unknown fields and parameters that fail Validate.
+func decode(method string, params []byte) (Calibrator, error) {
 	var cal Calibrator
 	for _, m := range registry {
-		if m.name == f.Method {
+		if m.name == method {
 			cal = m.make(Options{})
 		}
 	}
 	if cal == nil {
-		if f.Method == "" {
-			return nil, nil, errors.New(`no "method"`)
-		}
-		_, err := New(f.Method, Options{})
-		return nil, nil, err
+		_, err := New(method, Options{})
+		return nil, err
 	}
-	if len(f.Params) == 0 {
-		return nil, nil, errors.New(`no "params"`)
+	if len(params) == 0 {
+		return nil, errors.New(`no "params"`)
 	}
-	if err := strictDecode(f.Params, cal); err != nil {
-		return nil, nil, fmt.Errorf("%s params: %w", f.Method, err)
+	if err := strictDecode(params, cal); err != nil {
+		return nil, fmt.Errorf("%s params: %w", method, err)
 	}
 	if err := cal.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%s params: %w", f.Method, err)
+		return nil, fmt.Errorf("%s params: %w", method, err)
 	}
-	return cal, f.Fit, nil
+	return cal, nil
 }
 
 func strictDecode(b []byte, v any) error {
@@ -99,22 +109,4 @@ func Load(path string) (Calibrator, *Report, error) {
 		return nil, nil, fmt.Errorf("%s: not a kdcal calibrator: %w", path, err)
 	}
 	return cal, fit, nil
-}
-
-// Params returns a calibrator's parameters as a JSON object (the "params"
-// of File and of runstore.CalibrationResult).
-func Params(cal Calibrator) map[string]any {
-	return asMap(cal)
-}
-
-func asMap(v any) map[string]any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("calibrate: " + err.Error())
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		panic("calibrate: " + err.Error())
-	}
-	return m
 }

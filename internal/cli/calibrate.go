@@ -21,6 +21,7 @@ import (
 	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/calibrate"
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/executor"
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/plan"
@@ -72,7 +73,8 @@ Experiment mode (default): for each method × teacher size × seed, read the tea
 val/test logits from teachers/<size>/seed-<n>/ and write calibration/<method>/<size>/seed-<n>/
 with params.json (the fitted calibrator), metrics.json (before/after metrics and
 reliability bins) and reliability_{val,test}_{before,after}.csv (lo,hi,count,accuracy,
-confidence). Finished steps are skipped unless --force. Prints a table (--json: a JSON array).
+confidence). Finished steps are skipped unless --force. Prints a table (--json: one JSON
+document of every step's outcome, key metrics and metrics.json; docs/json.md).
 The steps run as kdcal run's do: in this process with --workers 1 or one step to fit,
 otherwise one kdcal process per step, --workers at a time (default run.workers; 0 = one
 per core), each logging to <experiment>/logs/<step>.log; with --executor slurm as job arrays.
@@ -229,7 +231,10 @@ func teacherSizes(flag string, cfg *config.Config) ([]string, error) {
 	var sizes []string
 	for _, s := range strings.Split(flag, ",") {
 		s = strings.TrimSpace(s)
-		if _, ok := cfg.Teacher.Spec(s); !ok {
+		if cfg.Teacher.Source == config.SourceExternal && !slices.Contains(cfg.Teacher.Sizes, s) {
+			return nil, usageErrorf("--teacher %q: use all or one of teacher.sizes (external teachers): %s", s, strings.Join(cfg.Teacher.Sizes, ", "))
+		}
+		if _, ok := cfg.Teacher.Spec(s); !ok && cfg.Teacher.Source != config.SourceExternal {
 			return nil, usageErrorf("--teacher %q: use all or one of the defined %s sizes: %s",
 				s, cfg.Teacher.Family, strings.Join(config.SortedNames(cfg.Teacher.Table()), ", "))
 		}
@@ -418,7 +423,7 @@ func summaryField(name string) func(metrics.Summary) float64 {
 
 // rowStatus is a row's status, flagged when its fit did not converge.
 func rowStatus(r calibRow) string {
-	if conv, ok := r.Result.Fit["converged"].(bool); ok && !conv {
+	if !r.Result.Fit.Converged {
 		return r.Status + " (not converged)"
 	}
 	return r.Status
@@ -427,9 +432,9 @@ func rowStatus(r calibRow) string {
 func fitSummary(res runstore.CalibrationResult) string {
 	f := res.Fit
 	s := fmt.Sprintf("%v, %v iterations, %v passes, converged %v, val NLL %.4f → %.4f",
-		f["optimizer"], f["iterations"], f["evaluations"], f["converged"], f["nll_before"], f["nll_after"])
-	if note, _ := f["note"].(string); note != "" {
-		s += " (" + note + ")"
+		f.Optimizer, f.Iterations, f.Evaluations, f.Converged, f.NLLBefore, f.NLLAfter)
+	if f.Note != "" {
+		s += " (" + f.Note + ")"
 	}
 	return s
 }
@@ -466,8 +471,14 @@ func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *pipel
 		}
 	}
 	// Every prerequisite is checked first, so that nothing runs when teachers are missing.
-	if err := g.runStage(ctx, env, steps, stageRun{name: "calibrate", skipMsg: "skip: already done (use --force to refit)",
-		force: opts.Force, checkFirst: true}); err != nil {
+	r := stageRun{name: "calibrate", skipMsg: "skip: already done (use --force to refit)", force: opts.Force, checkFirst: true}
+	if opts.JSON {
+		var res executor.Result
+		r.result = &res
+		err := g.runStage(ctx, env, steps, r)
+		return g.printStageJSON("calibrate", env, steps, res, err)
+	}
+	if err := g.runStage(ctx, env, steps, r); err != nil {
 		return err
 	}
 	var rows []calibRow
@@ -477,9 +488,6 @@ func calibrateExperiment(ctx context.Context, opts *CalibrateOptions, env *pipel
 			return fmt.Errorf("read result of %s: %w", s.Key, err)
 		}
 		rows = append(rows, calibRow{Key: s.Key, Method: s.Method, Size: s.Size, Seed: s.Seed, Status: statuses[s.Key], Result: res})
-	}
-	if opts.JSON {
-		return printJSON(g.Out, rows)
 	}
 	printExperimentTable(g.Out, rows)
 	return nil

@@ -382,7 +382,7 @@ func TestCalibrateExperiment(t *testing.T) {
 	if err := atomicfile.ReadJSON(store.Path(key, runstore.CalibResultFile), &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Method != "temp" || res.Test == nil || !(res.Test.After.ECE < res.Test.Before.ECE) || res.Params["temperature"] == nil {
+	if res.Method != "temp" || res.Test == nil || !(res.Test.After.ECE < res.Test.Before.ECE) || math.IsNaN(res.Temperature()) {
 		t.Errorf("metrics.json: %+v", res)
 	}
 	for _, split := range []string{"val", "test"} {
@@ -406,10 +406,12 @@ func TestCalibrateExperiment(t *testing.T) {
 		t.Errorf("--force: exit %d, params changed %v\n%s", code, !bytes.Equal(params, again), out)
 	}
 
-	// --json: one record per step.
+	// --json: one document, a record per step with its metrics.json.
 	code, out, _ = calibCLI(t, append(args, "--json")...)
-	var rows []calibRow
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1].Result.Method != "hist" {
+	var doc StageDoc
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Steps) != 2 || !doc.OK || doc.Command != "calibrate" ||
+		doc.Steps[1].Result == nil || doc.Steps[1].Result.Method != "hist" || doc.Steps[0].Outcome != "skipped" ||
+		doc.Counts["skipped"] != 2 || doc.Steps[0].Metrics["test_ece_after"] != doc.Steps[0].Result.Test.After.ECE {
 		t.Errorf("--json: exit %d\n%s", code, out)
 	}
 }

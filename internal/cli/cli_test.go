@@ -52,6 +52,9 @@ func TestExitCodes(t *testing.T) {
 		{"config out of range", nil, []string{"config", "show", "--set", "teacher.train.lr=0"}, ExitConfig, "teacher.train.lr: 0 must be > 0"},
 		{"missing dataset", nil, []string{"data", "fetch", "--dataset", "cifar10", "--set", "data.dir=nodata"}, ExitData, "cifar10: cannot be fetched here"},
 		{"bad dataset name", nil, []string{"data", "fetch", "--dataset", "imagenet"}, ExitUsage, `--dataset "imagenet"`},
+		{"run --json without --dry-run", nil, []string{"run", "--json"}, ExitUsage, "--json and --rates-from go with --dry-run"},
+		{"--rates-from a foreign dir", nil, []string{"run", "--dry-run", "--rates-from", "typo.yaml"}, ExitUsage, "--rates-from"},
+		{"--list-sizes --json", nil, []string{"train-teachers", "--list-sizes", "--json"}, ExitUsage, "no --json form"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/executor"
 	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/plan"
 )
@@ -22,6 +23,7 @@ type DistillOptions struct {
 	Force    bool   // retrain finished students
 	Workers  int    // parallel steps (-1: run.workers)
 	Executor string // local or slurm ("": run.executor)
+	JSON     bool   // print a StageDoc
 }
 
 // NewCmdDistill builds `kdcal distill`.
@@ -65,6 +67,7 @@ ones resume.
 	f.StringVar(&opts.Setting, "setting", "all", "KD setting, e.g. tau4-kdw0.9-ep20, or all")
 	f.BoolVar(&opts.Force, "force", false, "retrain students that are already done")
 	addExecFlags(cmd, &opts.Workers, &opts.Executor)
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -126,5 +129,12 @@ func distillRun(ctx context.Context, opts *DistillOptions) error {
 	if err != nil {
 		return err
 	}
-	return opts.G.runStage(ctx, env, steps, stageRun{name: "distill", skipMsg: "skip: already done (use --force to redo it)", force: opts.Force})
+	r := stageRun{name: "distill", skipMsg: "skip: already done (use --force to redo it)", force: opts.Force}
+	if !opts.JSON {
+		return opts.G.runStage(ctx, env, steps, r)
+	}
+	var res executor.Result
+	r.result = &res
+	err = opts.G.runStage(ctx, env, steps, r)
+	return opts.G.printStageJSON("distill", env, steps, res, err)
 }

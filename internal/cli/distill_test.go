@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,10 +99,29 @@ func TestDistillEndToEnd(t *testing.T) {
 	if f, _ := m.Params["formula"].(string); !ok || !strings.HasPrefix(f, "loss = 0.1·CE(y, s) + 0.9·4²·KL(softmax(t/") {
 		t.Errorf("manifest formula %q", m.Params["formula"])
 	}
-	// A second run skips everything.
-	code, _, stderr = run(t, dir, nil, "distill", "--config", "kd.yaml")
+	// A second run skips everything; --json lists each step with its metrics.
+	code, out, stderr := run(t, dir, nil, "distill", "--config", "kd.yaml", "--json")
 	if code != 0 || strings.Count(stderr, "skip: already done") != 6 {
 		t.Errorf("rerun: exit %d, %d skips\n%s", code, strings.Count(stderr, "skip: already done"), stderr)
+	}
+	var doc StageDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK || doc.Command != "distill" || len(doc.Steps) != 6 || doc.Counts["skipped"] != 6 {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	for _, s := range doc.Steps {
+		sum := studentSummary(t, dir, s.Key)
+		if s.Outcome != "skipped" || s.Stage != "students" || s.Metrics["test_accuracy"] != sum.Test.Accuracy ||
+			s.Metrics["test_ece"] != sum.Test.ECE || s.Metrics["wall_seconds"] != sum.WallSeconds {
+			t.Errorf("--json step %+v; summary test %+v", s, sum.Test)
+		}
+	}
+	// A missing prerequisite: non-zero exit, the document says which step is blocked and why.
+	os.RemoveAll(filepath.Join(dir, "experiments", "kd", runstore.CalibrationKey("temp", "large", 1)))
+	code, out, _ = run(t, dir, nil, "distill", "--config", "kd.yaml", "--arm", "calibrated", "--force", "--json")
+	doc = StageDoc{}
+	if err := json.Unmarshal([]byte(out), &doc); code != ExitMissing || err != nil || doc.OK || doc.Counts["blocked"] != 1 ||
+		!strings.Contains(doc.Error, "calibration/temp/large/seed-1") || doc.Counts["done"] != 1 {
+		t.Errorf("--json with a missing calibration: exit %d, %v\n%s", code, err, out)
 	}
 }
 

@@ -56,40 +56,71 @@ type chosen struct {
 	release func()
 }
 
+// execRequest is what an executor's constructor gets: the run's steps (todo
+// of them to run), the arguments of each `kdcal step` process, the prefix of
+// the run's first line, and whether the command may run its steps in this
+// process (the stage commands may; `kdcal run` never does).
+type execRequest struct {
+	env         *pipeline.Env
+	args        []string
+	prefix      string
+	steps, todo int
+	inProcess   bool
+}
+
+// executors are the executors run.executor can name, each a constructor
+// that prints the run's first line. To add one: write its package under
+// internal/executor (implementing executor.Executor and running
+// executortest.Run), add its constructor here and its name to
+// config.Executors (TestExecutorsRegistered keeps the two equal).
+var executors = map[string]func(ctx context.Context, g *Globals, r execRequest) (chosen, error){
+	"local": newLocalRun,
+	"slurm": newSlurmRun,
+}
+
 // newExecutor returns the executor of run.executor for a run of steps
 // (todo of them to run) and prints the run's first line:
 //
 //	slurm       one job array per stage (Slurm schedules; Ctrl-C waits for the scancel)
 //	local       one `kdcal step` process per step, run.workers at once (0: one per core)
 //	in process  local with inProcess and one worker or one step to run
-//
-// A new executor is one more case here (and its name in config.Executors).
 func (g *Globals) newExecutor(ctx context.Context, env *pipeline.Env, args []string, prefix string, steps, todo int, inProcess bool) (chosen, error) {
-	none := func() {}
-	switch env.Cfg.Run.Executor {
-	case "slurm":
-		ex, err := newSlurm(g, env, args, prefix)
-		if err != nil {
-			return chosen{}, err
-		}
-		fmt.Fprintf(g.Err, "%s: %s in %s on Slurm\n", prefix, stepCount(steps), env.Store.Root)
-		// On Ctrl-C, Wait scancels the jobs: the stop watchdog waits for
-		// that (the jobs would otherwise run on without anyone waiting).
-		return chosen{ex, holdOnCancel(ctx)}, nil
+	mk, ok := executors[env.Cfg.Run.Executor]
+	if !ok { // config validation rejects unknown names first
+		return chosen{}, fmt.Errorf("run.executor: unknown executor %q", env.Cfg.Run.Executor)
 	}
-	n := workers(env.Cfg)
-	if inProcess && min(n, todo) <= 1 {
-		fmt.Fprintf(g.Err, "%s: %s in %s, in this process\n", prefix, stepCount(steps), env.Store.Root)
-		return chosen{newInProcess(g, env), none}, nil
-	}
-	if inProcess {
-		n = min(n, todo)
-	}
-	ex, err := newLocal(g, env, n, args)
+	return mk(ctx, g, execRequest{env: env, args: args, prefix: prefix, steps: steps, todo: todo, inProcess: inProcess})
+}
+
+// newSlurmRun is the "slurm" entry of executors.
+func newSlurmRun(ctx context.Context, g *Globals, r execRequest) (chosen, error) {
+	ex, err := newSlurm(g, r.env, r.args, r.prefix)
 	if err != nil {
 		return chosen{}, err
 	}
-	fmt.Fprintf(g.Err, "%s: %s in %s, %d workers, logs in %s\n", prefix, stepCount(steps), env.Store.Root, n, ex.Sub.LogDir)
+	fmt.Fprintf(g.Err, "%s: %s in %s on Slurm\n", r.prefix, stepCount(r.steps), r.env.Store.Root)
+	// On Ctrl-C, Wait scancels the jobs: the stop watchdog waits for
+	// that (the jobs would otherwise run on without anyone waiting).
+	return chosen{ex, holdOnCancel(ctx)}, nil
+}
+
+// newLocalRun is the "local" entry of executors: in process with one
+// worker or one step to run when the command allows it.
+func newLocalRun(_ context.Context, g *Globals, r execRequest) (chosen, error) {
+	none := func() {}
+	n := workers(r.env.Cfg)
+	if r.inProcess && min(n, r.todo) <= 1 {
+		fmt.Fprintf(g.Err, "%s: %s in %s, in this process\n", r.prefix, stepCount(r.steps), r.env.Store.Root)
+		return chosen{newInProcess(g, r.env), none}, nil
+	}
+	if r.inProcess {
+		n = min(n, r.todo)
+	}
+	ex, err := newLocal(g, r.env, n, r.args)
+	if err != nil {
+		return chosen{}, err
+	}
+	fmt.Fprintf(g.Err, "%s: %s in %s, %d workers, logs in %s\n", r.prefix, stepCount(r.steps), r.env.Store.Root, n, ex.Sub.LogDir)
 	return chosen{ex, none}, nil
 }
 
@@ -193,6 +224,38 @@ type stageRun struct {
 	// checkFirst: when a prerequisite of any step is missing, run nothing
 	// (calibrate); otherwise the other steps run.
 	checkFirst bool
+	// result, when set, receives one outcome per selected step in their
+	// order (for --json): the executor's, blocked for a step whose
+	// prerequisite is missing, skipped for done ones.
+	result *executor.Result
+}
+
+// record fills r.result from the executor's outcomes and the steps that
+// were not run because of missing prerequisites (pre).
+func (r stageRun) record(steps []plan.Step, res executor.Result, pre map[string]error, isDone func(string) bool) {
+	if r.result == nil {
+		return
+	}
+	got := map[string]executor.Outcome{}
+	for _, o := range res.Outcomes {
+		got[o.Key] = o
+	}
+	out := executor.Result{Elapsed: res.Elapsed}
+	for _, s := range steps {
+		o, ok := got[s.Key]
+		switch {
+		case ok:
+		case pre[s.Key] != nil:
+			o = executor.Outcome{Key: s.Key, Status: executor.Blocked, Err: pre[s.Key]}
+		case isDone(s.Key):
+			o = executor.Outcome{Key: s.Key, Status: executor.Skipped}
+		default:
+			o = executor.Outcome{Key: s.Key, Status: executor.Blocked,
+				Err: errors.New("not run: the prerequisites of other steps are missing, and this command checks every step's first")}
+		}
+		out.Outcomes = append(out.Outcomes, o)
+	}
+	*r.result = out
 }
 
 // runStage runs the selected steps of a stage command through the
@@ -219,6 +282,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 	isDone := func(key string) bool { return (!r.force || !selected[key]) && done(key) }
 	var errs []error
 	var run []plan.Step
+	pre := map[string]error{}
 	for _, s := range steps {
 		if isDone(s.Key) {
 			g.Log.Info(r.skipMsg, "step", s.Key)
@@ -226,6 +290,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 			continue
 		}
 		if err := g.Pipe.RequireDeps(env, s); err != nil {
+			pre[s.Key] = err
 			if !slices.ContainsFunc(errs, func(e error) bool { return e.Error() == err.Error() }) {
 				errs = append(errs, err) // once per missing teacher, not once per method or arm
 			}
@@ -237,6 +302,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 		run = append(run, s)
 	}
 	if r.checkFirst && len(errs) > 0 {
+		r.record(steps, executor.Result{}, pre, isDone)
 		return errors.Join(errs...)
 	}
 	todo := 0
@@ -246,7 +312,11 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 		}
 	}
 	if todo == 0 {
+		r.record(steps, executor.Result{}, pre, isDone)
 		return errors.Join(errs...)
+	}
+	if err := g.Pipe.Check(ctx, env, slices.DeleteFunc(slices.Clone(run), func(s plan.Step) bool { return isDone(s.Key) })); err != nil {
+		return err // the stages' input checks (external teachers): before anything runs
 	}
 	prefix := "kdcal " + r.name
 	args, err := stepArgs(g, env, false, r.force)
@@ -265,6 +335,7 @@ func (g *Globals) runStage(ctx context.Context, env *pipeline.Env, steps []plan.
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	r.record(steps, res, pre, isDone)
 	printSummary(g.Err, prefix, res)
 	return stageError(res, errs)
 }
@@ -328,6 +399,11 @@ slurm) as job arrays.`
 func addExecFlags(cmd *cobra.Command, workers *int, exec *string) {
 	cmd.Flags().IntVarP(workers, "workers", "j", -1, "parallel steps (default: run.workers; 0 = one per core; 1 = in this process)")
 	cmd.Flags().StringVar(exec, "executor", "", "local or slurm (default: run.executor)")
+}
+
+// addJSONFlag adds --json to a stage command.
+func addJSONFlag(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "json", false, "print one JSON document of the steps' outcomes, durations and key metrics to stdout (docs/json.md); progress and logs stay on stderr")
 }
 
 // execOverrides turns --workers and --executor into config overrides

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/report"
 	"github.com/kdcal/kdcal/internal/runstore"
@@ -22,6 +23,7 @@ type ReportOptions struct {
 	G      *Globals
 	Out    string // --out: write the report here instead of <experiment>/report
 	Verify bool   // --verify: check every used step's outputs by SHA-256, not only size
+	JSON   bool   // --json: print a ReportDoc instead of the summary
 }
 
 // NewCmdReport builds `kdcal report`.
@@ -34,7 +36,7 @@ func NewCmdReport(g *Globals, runF func(*ReportOptions) error) *cobra.Command {
 README.md (the question, the generated answer, tables, figures and method),
 tables/<setting>.{md,csv,tex}, tables/calibration.*, tables/stats.*, steps.csv
 (every step with every metric), stats.json (every statistic with its 95% CI and
-p-value) and figures/*.{png,svg} (report.formats).
+p-value) and figures/*.{png,svg,pdf} (report.formats).
 
 The grid comes from the configuration: pass the --config the study was run with.
 Steps that are missing, failed, still running, unreadable, damaged (an output file
@@ -58,6 +60,7 @@ file, the experiment directory or one of its parents — is refused (exit 2).`,
 	}
 	cmd.Flags().StringVarP(&opts.Out, "out", "o", "", "write the report to this directory instead of <experiment>/report (the store is only read); it must be new, empty or an earlier report")
 	cmd.Flags().BoolVar(&opts.Verify, "verify", false, "check the SHA-256 of every step's outputs (default: that each exists with its size)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print what was written and the conclusion's numbers as JSON (docs/json.md); the summary goes to stderr")
 	return cmd
 }
 
@@ -90,9 +93,71 @@ func reportRun(ctx context.Context, opts *ReportOptions) error {
 		}
 		return err
 	}
+	if opts.JSON {
+		fmt.Fprint(g.Err, res.Summary())
+		printStoreConfigs(g.Err, store, cfg)
+		return printJSON(g.Out, reportDoc(res))
+	}
 	fmt.Fprint(g.Out, res.Summary())
 	printStoreConfigs(g.Out, store, cfg)
 	return nil
+}
+
+// reportDoc is the --json document of a written report: its files, the
+// unused steps, and per setting the size claim's numbers from stats.json.
+func reportDoc(res *report.Result) ReportDoc {
+	d := ReportDoc{Dir: res.Dir, Readme: filepath.Join(res.Dir, "README.md"), Hash: res.Hash, StepsUsed: res.Used,
+		StepsExpected: res.Expected, Unused: []UnusedStepDoc{}, Files: res.Files, Headline: res.Headline,
+		Settings: []ReportSettingDoc{}, StatsFile: filepath.Join(res.Dir, "stats.json")}
+	for _, st := range res.Unused {
+		d.Unused = append(d.Unused, UnusedStepDoc{Key: st.Key, Status: st.Status, Reason: st.Reason})
+	}
+	var stats struct {
+		Settings []struct {
+			Setting   string               `json:"setting"`
+			SizeVsAcc map[string]statsCorr `json:"teacher_params_vs_student_accuracy"`
+			RhoDiff   *statsCorr           `json:"rho_calibrated_minus_raw"`
+			Claim     map[string]string    `json:"size_claim"`
+		} `json:"settings"`
+	}
+	if err := atomicfile.ReadJSON(d.StatsFile, &stats); err != nil {
+		return d
+	}
+	for _, s := range stats.Settings {
+		sd := ReportSettingDoc{Setting: s.Setting, SizeClaim: s.Claim, SizeVsAcc: map[string]CorrDigest{}}
+		for arm, c := range s.SizeVsAcc {
+			sd.SizeVsAcc[arm] = c.digest()
+		}
+		if s.RhoDiff != nil {
+			dg := s.RhoDiff.digest()
+			sd.RhoDiff = &dg
+		}
+		d.Settings = append(d.Settings, sd)
+	}
+	return d
+}
+
+// statsCorr reads a correlation (rho, n_units) or a difference (mean,
+// n_seeds) of stats.json.
+type statsCorr struct {
+	Rho    *float64    `json:"rho"`
+	Mean   *float64    `json:"mean"`
+	CI     [2]*float64 `json:"ci95"`
+	P      *float64    `json:"p_value"`
+	NUnits int         `json:"n_units"`
+	NSeeds int         `json:"n_seeds"`
+	Note   string      `json:"note"`
+}
+
+func (c statsCorr) digest() CorrDigest {
+	d := CorrDigest{Value: c.Rho, CI95: c.CI, P: c.P, N: c.NUnits, Note: c.Note}
+	if c.Rho == nil && c.Mean != nil {
+		d.Value = c.Mean
+	}
+	if c.NUnits == 0 {
+		d.N = c.NSeeds
+	}
+	return d
 }
 
 // printStoreConfigs says, when the store was written with more than one

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kdcal/kdcal/internal/atomicfile"
 	"github.com/kdcal/kdcal/internal/runstore"
 	"github.com/kdcal/kdcal/internal/testutil"
 )
@@ -129,14 +131,16 @@ func TestReportCommand(t *testing.T) {
 		t.Errorf("README does not list %s as missing", gone)
 	}
 
-	// --out leaves the store untouched.
+	// --out leaves the store untouched; --json: what was written and the numbers.
 	outDir := filepath.Join(t.TempDir(), "elsewhere")
-	if code, _, stderr := run(t, "", nil, "report", "--experiment", exp, "--config", cfgPath, "--out", outDir); code != 0 {
+	code, out, stderr = run(t, "", nil, "report", "--experiment", exp, "--config", cfgPath, "--out", outDir, "--json")
+	if code != 0 {
 		t.Fatalf("--out: exit %d: %s", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(outDir, "README.md")); err != nil {
 		t.Errorf("--out: %v", err)
 	}
+	checkReportJSON(t, out, outDir, gone)
 
 	// Nothing to report: exit 5 (missing prerequisite) naming the directory.
 	empty := t.TempDir()
@@ -150,5 +154,55 @@ func TestReportCommand(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(empty, "nope")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("report created the absent experiment directory")
+	}
+}
+
+// checkReportJSON checks report --json against the report's own files: the
+// files exist, the unused step is listed, and each setting's ρ, CI and p
+// are stats.json's.
+func checkReportJSON(t *testing.T, out, dir, unused string) {
+	t.Helper()
+	var doc ReportDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("report --json: %v\n%s", err, out)
+	}
+	if doc.Dir != dir || doc.Readme != filepath.Join(dir, "README.md") || doc.StepsUsed != 56 || doc.StepsExpected != 57 ||
+		len(doc.Unused) != 1 || doc.Unused[0].Key != unused || doc.Unused[0].Status != "missing" || doc.Headline == "" {
+		t.Errorf("report --json: %+v", doc)
+	}
+	for _, f := range doc.Files {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("report --json lists %s: %v", f, err)
+		}
+	}
+	var stats struct {
+		Settings []struct {
+			Setting   string `json:"setting"`
+			SizeVsAcc map[string]struct {
+				Rho *float64    `json:"rho"`
+				CI  [2]*float64 `json:"ci95"`
+				P   *float64    `json:"p_value"`
+				N   int         `json:"n_units"`
+			} `json:"teacher_params_vs_student_accuracy"`
+		} `json:"settings"`
+	}
+	if err := atomicfile.ReadJSON(filepath.Join(dir, "stats.json"), &stats); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Settings) != len(stats.Settings) || len(doc.Settings) == 0 {
+		t.Fatalf("report --json has %d settings, stats.json %d", len(doc.Settings), len(stats.Settings))
+	}
+	eq := func(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	for i, s := range stats.Settings {
+		d := doc.Settings[i]
+		if d.Setting != s.Setting || len(d.SizeVsAcc) != len(s.SizeVsAcc) {
+			t.Errorf("setting %d: %+v; stats.json %+v", i, d, s)
+		}
+		for arm, c := range s.SizeVsAcc {
+			g := d.SizeVsAcc[arm]
+			if !eq(g.Value, c.Rho) || !eq(g.P, c.P) || !eq(g.CI95[0], c.CI[0]) || !eq(g.CI95[1], c.CI[1]) || g.N != c.N || g.Value == nil {
+				t.Errorf("%s %s: --json %+v; stats.json %+v", s.Setting, arm, g, c)
+			}
+		}
 	}
 }

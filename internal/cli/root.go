@@ -213,6 +213,7 @@ Unknown keys are errors.
 		root.AddCommand(c)
 	}
 	root.SetCompletionCommandGroupID("setup")
+	registerCompletions(g, root)
 	return root
 }
 

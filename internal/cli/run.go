@@ -23,12 +23,14 @@ import (
 
 // RunOptions are the inputs of `kdcal run`.
 type RunOptions struct {
-	G        *Globals
-	DryRun   bool
-	Verify   bool // check finished steps' SHA-256, not only their files' sizes
-	Executor string
-	Workers  int
-	Stages   []string
+	G         *Globals
+	DryRun    bool
+	Verify    bool // check finished steps' SHA-256, not only their files' sizes
+	Executor  string
+	Workers   int
+	Stages    []string
+	JSON      bool     // --dry-run --json: print a PlanDoc
+	RatesFrom []string // --rates-from: more stores to measure step rates in
 }
 
 // NewCmdRun builds `kdcal run`.
@@ -54,9 +56,16 @@ thread (--workers, default one per core); each attempt at a step logs to its own
 <experiment>/logs/<step>.<time>-<pid>.log, and <step>.log links to the latest. With
 --executor slurm the plan is submitted as one job array per stage.
 
---dry-run reads the store and writes nothing (it works on a read-only store).`,
+--dry-run reads the store and writes nothing (it works on a read-only store). It prints
+every step with its state and hash, and an estimate: each step's seconds on one core are
+its cost (multiply-adds of training, or one calibration or report) times a rate measured
+on the finished steps of this store (and of --rates-from stores), or the build's default
+rate when nothing comparable has finished; the total in core-hours and the wall-clock of
+--workers workers follow, with where each rate came from. --json prints all of it as one
+JSON document (docs/json.md).`,
 		Example: `  kdcal run --config configs/quick.yaml
   kdcal run --config configs/quick.yaml --dry-run --verify
+  kdcal run --config configs/study.yaml --dry-run --rates-from experiments/quick --json
   kdcal run --config configs/paper.yaml --executor slurm`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,6 +81,8 @@ thread (--workers, default one per core); each attempt at a step logs to its own
 	f.StringVar(&opts.Executor, "executor", "", "local or slurm (default: run.executor)")
 	f.IntVarP(&opts.Workers, "workers", "j", -1, "parallel steps (default: run.workers; 0 = one per core)")
 	f.StringSliceVar(&opts.Stages, "stage", nil, "run only these stages: "+strings.Join(plan.Stages, ", "))
+	f.BoolVar(&opts.JSON, "json", false, "with --dry-run: print the plan and the estimate as one JSON document (docs/json.md)")
+	f.StringArrayVar(&opts.RatesFrom, "rates-from", nil, "with --dry-run: also measure step rates on this experiment directory's finished steps (repeatable)")
 	return cmd
 }
 
@@ -93,6 +104,9 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			return usageErrorf("--stage %q: use one of %s", s, strings.Join(plan.Stages, ", "))
 		}
 	}
+	if !opts.DryRun && (opts.JSON || len(opts.RatesFrom) > 0) {
+		return usageErrorf("--json and --rates-from go with --dry-run (a run prints its progress, not a document)")
+	}
 	newEnv := g.NewEnv
 	if opts.DryRun {
 		newEnv = g.NewReadEnv
@@ -104,7 +118,19 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	env.Store.Verify = opts.Verify
 	steps := env.Plan.Filter(func(s plan.Step) bool { return len(opts.Stages) == 0 || slices.Contains(opts.Stages, s.Stage) })
 	if opts.DryRun {
-		printPlan(g.Out, env, steps)
+		stores := []string{stepsRoot(env.Store.Root)}
+		for _, d := range opts.RatesFrom {
+			if _, err := runstore.CheckStoreDir(d); err != nil {
+				return fmt.Errorf("--rates-from: %w", err)
+			}
+			stores = append(stores, stepsRoot(d))
+		}
+		est := estimatePlan(env, steps, MeasureRates(env.Cfg, stores))
+		if opts.JSON {
+			return printJSON(g.Out, planDoc(env, steps, est))
+		}
+		printPlan(g.Out, env, steps, est)
+		printEstimate(g.Out, env, est)
 		printConfigs(g.Out, env)
 		return nil
 	}
@@ -122,6 +148,9 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if env.Cfg.Run.Executor == "slurm" && todo == 0 {
 		fmt.Fprintf(g.Err, "kdcal run: all %d steps are done\n", len(steps))
 		return nil
+	}
+	if err := g.Pipe.Check(ctx, env, slices.DeleteFunc(slices.Clone(steps), func(s plan.Step) bool { return done(s.Key) })); err != nil {
+		return err // the stages' input checks (external teachers): before anything runs
 	}
 	ex, err := g.newExecutor(ctx, env, args, "kdcal run", len(steps), todo, false)
 	if err != nil {
@@ -189,14 +218,18 @@ func childEnv(env []string) []string {
 	return out
 }
 
-func printPlan(w io.Writer, env *pipeline.Env, steps []plan.Step) {
+func printPlan(w io.Writer, env *pipeline.Env, steps []plan.Step, est planEstimate) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tSTEP\tSTATUS\tHASH\tNOTE")
+	fmt.Fprintln(tw, "STAGE\tSTEP\tSTATUS\tHASH\tEST\tNOTE")
 	counts := map[string]int{}
 	for _, s := range steps {
-		status, note := stepStatus(env, s)
-		counts[status]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, s.Key, status, s.Hash, note)
+		st := est.states[s.Key]
+		counts[st.status]++
+		secs := "-"
+		if se := est.Steps[s.Key]; se.Left > 0 && !se.Blocked {
+			secs = durationText(se.Seconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Stage, s.Key, st.status, s.Hash, secs, st.note)
 	}
 	tw.Flush()
 	done := counts["done"] + counts["unverified"]

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kdcal/kdcal/internal/executor"
 	"github.com/kdcal/kdcal/internal/plan"
 )
 
@@ -17,6 +18,7 @@ type TrainTeachersOptions struct {
 	Force     bool     // retrain finished teachers
 	Workers   int      // parallel steps (-1: run.workers)
 	Executor  string   // local or slurm ("": run.executor)
+	JSON      bool     // print a StageDoc
 }
 
 // NewCmdTrainTeachers builds `kdcal train-teachers`.
@@ -53,6 +55,7 @@ run.
 	cmd.Flags().BoolVar(&opts.ListSizes, "list-sizes", false, "print each size with its parameter count and exit")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "retrain teachers that are already done")
 	addExecFlags(cmd, &opts.Workers, &opts.Executor)
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -71,6 +74,9 @@ func (o *TrainTeachersOptions) overrides() []Override {
 
 func trainTeachersRun(ctx context.Context, opts *TrainTeachersOptions) error {
 	g := opts.G
+	if opts.ListSizes && opts.JSON {
+		return usageErrorf("--list-sizes prints a table; it has no --json form (drop --json)")
+	}
 	if opts.ListSizes {
 		cfg, err := g.LoadConfig(opts.overrides()...)
 		if err != nil {
@@ -87,5 +93,12 @@ func trainTeachersRun(ctx context.Context, opts *TrainTeachersOptions) error {
 		return err
 	}
 	steps := env.Plan.Filter(func(s plan.Step) bool { return s.Stage == plan.StageTeachers })
-	return g.runStage(ctx, env, steps, stageRun{name: "train-teachers", skipMsg: "skip: already done (use --force to redo it)", force: opts.Force})
+	r := stageRun{name: "train-teachers", skipMsg: "skip: already done (use --force to redo it)", force: opts.Force}
+	if !opts.JSON {
+		return g.runStage(ctx, env, steps, r)
+	}
+	var res executor.Result
+	r.result = &res
+	err = g.runStage(ctx, env, steps, r)
+	return g.printStageJSON("train-teachers", env, steps, res, err)
 }

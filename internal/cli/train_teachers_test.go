@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -87,9 +88,14 @@ func syntheticConfig(t *testing.T, dir string, extra string) string {
 func TestTrainTeachersOutputs(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := syntheticConfig(t, dir, "")
-	code, _, stderr := run(t, "", nil, "train-teachers", "--config", cfgPath)
+	code, out, stderr := run(t, "", nil, "train-teachers", "--config", cfgPath, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var first StageDoc
+	if err := json.Unmarshal([]byte(out), &first); err != nil || len(first.Steps) != 1 || first.Steps[0].Outcome != "done" ||
+		first.Steps[0].DurationSeconds <= 0 || first.Steps[0].Metrics["test_accuracy"] <= 0 || first.Counts["done"] != 1 {
+		t.Errorf("--json (stdout holds only the document): %v\n%s", err, out)
 	}
 	step := filepath.Join(dir, "exp", "t", runstore.TeacherKey("tiny", 0))
 	cfg := config.Default()
@@ -138,9 +144,17 @@ func TestTrainTeachersOutputs(t *testing.T) {
 	}
 	checkWithPython(t, step, splits.Test)
 
-	code, _, stderr = run(t, "", nil, "train-teachers", "--config", cfgPath)
+	code, out, stderr = run(t, "", nil, "train-teachers", "--config", cfgPath, "--json")
 	if code != 0 || !strings.Contains(stderr, "skip: already done") {
 		t.Errorf("rerun: exit %d, stderr %q; want a skip", code, stderr)
+	}
+	var doc StageDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK || len(doc.Steps) != 1 {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if s := doc.Steps[0]; s.Key != runstore.TeacherKey("tiny", 0) || s.Outcome != "skipped" || s.Metrics["test_accuracy"] != sum.Test.Accuracy ||
+		s.Metrics["params"] != float64(sum.Params) || s.Metrics["epochs"] != 2 {
+		t.Errorf("--json step %+v; summary %+v", s, sum)
 	}
 }
 

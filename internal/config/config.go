@@ -92,8 +92,17 @@ type Synthetic struct {
 // under teacher.family / student.family (internal/spec).
 type ModelSpec = spec.Spec
 
-// Teacher selects the teacher family, the sizes to train, and their recipe.
+// Teacher selects the teacher family, the sizes to train, and their recipe,
+// or (Source external) the directory of teachers trained elsewhere.
 type Teacher struct {
+	// Source is "trained" (kdcal trains the teachers) or "external" (their
+	// logits are read from ExternalDir; family, size tables and recipe are
+	// then unused).
+	Source string `mapstructure:"source" yaml:"source"`
+	// ExternalDir holds, for Source external, <size>/seed-<n>/train_logits.npy
+	// (the whole official training set, official order), test_logits.npy
+	// (official test order) and optionally <size>/params.json {"params": N}.
+	ExternalDir string `mapstructure:"external_dir" yaml:"external_dir"`
 	// Family is a registered model family: which size table below is used.
 	Family string `mapstructure:"family" yaml:"family"`
 	// Sizes lists the size names to train, smallest first.
@@ -151,6 +160,9 @@ type Calibration struct {
 // KD configures the distillation arms. List-valued keys form a grid; each
 // combination is its own set of student steps.
 type KD struct {
+	Loss          []string  `mapstructure:"loss" yaml:"loss"`                     // KD loss grid: see KDLosses
+	DKDAlpha      float64   `mapstructure:"dkd_alpha" yaml:"dkd_alpha"`           // dkd: weight α of TCKD
+	DKDBeta       float64   `mapstructure:"dkd_beta" yaml:"dkd_beta"`             // dkd: weight β of NCKD
 	Temperature   []float64 `mapstructure:"temperature" yaml:"temperature"`       // τ grid
 	KDWeight      []float64 `mapstructure:"kd_weight" yaml:"kd_weight"`           // weight of τ²·KL grid
 	CEWeight      float64   `mapstructure:"ce_weight" yaml:"ce_weight"`           // weight of CE(y, s)
@@ -201,19 +213,29 @@ const (
 	// InitTorch is PyTorch's default initialisation (see spec.InitTorch).
 	InitTorch = spec.InitTorch
 
+	SourceTrained  = "trained"
+	SourceExternal = "external"
+
 	ArmRaw        = "raw"
 	ArmCalibrated = "calibrated"
 	ArmScratch    = "scratch"
+
+	// LossKD is the default KD loss (Hinton et al. 2015).
+	LossKD = "kd"
 )
 
 var (
 	Datasets       = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"} // the built-in datasets, in this order for listings
 	Families       = []string{FamilyMLP, FamilyCNN}                                         // the built-in families
+	Sources        = []string{SourceTrained, SourceExternal}
 	Normalizations = []string{NormalizeStandardize, NormalizeUnit}
 	Optimizers     = []string{"adam", "sgd"}
 	Schedules      = []string{"constant", "step", "cosine"}
 	Arms           = []string{ArmRaw, ArmCalibrated, ArmScratch}
 	Executors      = []string{"local", "slurm"}
 	Calibrators    = []string{"none", "temp", "vector", "matrix", "hist", "isotonic"}
-	FigureKinds    = []string{"png", "svg", "pdf"}
+	// KDLosses are the names of distill's loss registry (a test keeps them
+	// equal): config, a leaf package, cannot import the trainer to ask it.
+	KDLosses    = []string{LossKD, "dkd", "mse"}
+	FigureKinds = []string{"png", "svg", "pdf"}
 )

@@ -44,9 +44,9 @@ func typedTable(family string, table map[string]ModelSpec) map[string]any {
 	return out
 }
 
-// MarshalJSON writes {"Family", "Sizes", "<FAMILY>": {size: spec}…, "Train"}.
+// MarshalJSON writes {"Source", "ExternalDir", "Family", "Sizes", "<FAMILY>": {size: spec}…, "Train"}.
 func (t Teacher) MarshalJSON() ([]byte, error) {
-	b := []byte(`{"Family":`)
+	b := []byte(`{"Source":`)
 	add := func(key string, v any) error {
 		j, err := json.Marshal(v)
 		if err != nil {
@@ -59,7 +59,13 @@ func (t Teacher) MarshalJSON() ([]byte, error) {
 		b = append(b, j...)
 		return nil
 	}
-	if err := add("", t.Family); err != nil {
+	if err := add("", t.Source); err != nil {
+		return nil, err
+	}
+	if err := add("ExternalDir", t.ExternalDir); err != nil {
+		return nil, err
+	}
+	if err := add("Family", t.Family); err != nil {
 		return nil, err
 	}
 	if err := add("Sizes", t.Sizes); err != nil {
@@ -76,7 +82,7 @@ func (t Teacher) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// MarshalYAML writes family, sizes, each size table, train.
+// MarshalYAML writes source, external_dir, family, sizes, each size table, train.
 func (t Teacher) MarshalYAML() (any, error) {
 	n := &yaml.Node{Kind: yaml.MappingNode}
 	add := func(key string, v any) error {
@@ -86,6 +92,12 @@ func (t Teacher) MarshalYAML() (any, error) {
 		}
 		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &val)
 		return nil
+	}
+	if err := add("source", t.Source); err != nil {
+		return nil, err
+	}
+	if err := add("external_dir", t.ExternalDir); err != nil {
+		return nil, err
 	}
 	if err := add("family", t.Family); err != nil {
 		return nil, err

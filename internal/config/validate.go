@@ -149,6 +149,12 @@ func (v *validator) teacher(t Teacher) {
 	if len(t.Sizes) == 0 {
 		v.failf("teacher.sizes", "list at least one size (e.g. [small, large])")
 	}
+	v.oneOf("teacher.source", t.Source, Sources)
+	external := t.Source == SourceExternal
+	if external && t.ExternalDir == "" {
+		v.failf("teacher.external_dir", "must name the directory of the external teachers' logits when teacher.source is external "+
+			"(e.g. --set teacher.external_dir=torch-teachers)")
+	}
 	table := t.Table()
 	seen := map[string]bool{}
 	for _, s := range t.Sizes {
@@ -156,6 +162,13 @@ func (v *validator) teacher(t Teacher) {
 			v.failf("teacher.sizes", "size %q is listed twice", s)
 		}
 		seen[s] = true
+		if external {
+			// An external size names a directory of teacher.external_dir.
+			if !namePattern.MatchString(s) {
+				v.failf("teacher.sizes", "size %q must use only letters, digits, '.', '_' and '-' (it names a directory of teacher.external_dir)", s)
+			}
+			continue
+		}
 		if _, ok := table[s]; !ok {
 			v.failf("teacher.sizes", "size %q is not defined in teacher.%s; defined sizes: %s",
 				s, t.Family, strings.Join(SortedNames(table), ", "))
@@ -238,6 +251,19 @@ func (v *validator) calibration(c Calibration) {
 }
 
 func (v *validator) kd(k KD, c Calibration) {
+	if len(k.Loss) == 0 {
+		v.failf("kd.loss", "list at least one KD loss (%s)", strings.Join(KDLosses, ", "))
+	}
+	for _, l := range k.Loss {
+		v.oneOf("kd.loss", l, KDLosses)
+	}
+	noDuplicates(v, "kd.loss", "loss", k.Loss)
+	if !(k.DKDAlpha >= 0) {
+		v.failf("kd.dkd_alpha", "%v must be ≥ 0", k.DKDAlpha)
+	}
+	if !(k.DKDBeta >= 0) {
+		v.failf("kd.dkd_beta", "%v must be ≥ 0", k.DKDBeta)
+	}
 	if len(k.Temperature) == 0 {
 		v.failf("kd.temperature", "list at least one KD temperature (e.g. [4])")
 	}

@@ -45,6 +45,9 @@ type Splits struct {
 	Train   *Dataset // official training set minus validation (optionally limited), in official order
 	Val     *Dataset // stratified validation split, in official order
 	Test    *Dataset // official test set, in official order
+	// Official is the size of the official training set that Train and Val
+	// index into (larger than Train.N + Val.N when data.train_limit drops some).
+	Official int
 	// Normalize is the data.normalize the splits were prepared with.
 	Normalize string
 	// Mean and Std are the per-channel statistics used to normalise every
@@ -73,7 +76,7 @@ func Load(cfg config.Data) (*Splits, error) {
 		}
 	}
 	scale := float32(PixelScale(cfg.Dataset))
-	s := &Splits{Dataset: cfg.Dataset}
+	s := &Splits{Dataset: cfg.Dataset, Official: train.N}
 	s.Train = subset("train", train, trIdx, scale)
 	s.Val = subset("val", train, valIdx, scale)
 	all := make([]int, test.N)

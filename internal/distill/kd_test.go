@@ -13,7 +13,7 @@ import (
 // KL = 0.8·log(0.8/0.5) + 0.2·log(0.2/0.5) = 0.376003 − 0.183258 = 0.192745;
 // loss = 0.5·0.693147 + 0.5·4·0.192745 = 0.346574 + 0.385490 = 0.732064.
 func TestLossHandComputed(t *testing.T) {
-	loss, grad := Loss([]float64{0, 0}, []float32{0.8, 0.2}, []int{0}, 2, 2, 0.5, 0.5)
+	loss, grad := KDLoss([]float64{0, 0}, []float32{0.8, 0.2}, []int{0}, 2, 2, 0.5, 0.5)
 	const tol = 1e-6 // p_T is float32
 	if math.Abs(loss-0.732064) > tol {
 		t.Errorf("loss = %.6f, want 0.732064", loss)
@@ -35,9 +35,9 @@ func TestLossGradientFD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, grad := Loss(s, p, labels, 3, tau, 0.1, 0.9)
+		_, grad := KDLoss(s, p, labels, 3, tau, 0.1, 0.9)
 		num := fd.Gradient(nil, func(x []float64) float64 {
-			l, _ := Loss(x, p, labels, 3, tau, 0.1, 0.9)
+			l, _ := KDLoss(x, p, labels, 3, tau, 0.1, 0.9)
 			return l
 		}, s, &fd.Settings{Formula: fd.Central})
 		for i := range grad {
@@ -107,7 +107,7 @@ func TestCalibratedTargets(t *testing.T) {
 }
 
 func TestFormula(t *testing.T) {
-	got := Formula(0.1, 0.9, 4, "t/1.83")
+	got := Formula(Hinton{}, 0.1, 0.9, 4, "t/1.83")
 	want := "loss = 0.1·CE(y, s) + 0.9·4²·KL(softmax(t/1.83/4) ‖ softmax(s/4))"
 	if got != want {
 		t.Errorf("Formula = %q\nwant        %q", got, want)

@@ -1,7 +1,42 @@
-// Package fused holds kdcal's hand-written gorgonia ops. Today it is the
-// numeric core of the CIFAR ResNet family (He et al. 2016, "Deep Residual
-// Learning for Image Recognition", §4.2); issue 15 moves the fused ops of
-// internal/fastconv, internal/fastdense and internal/opkit here too.
+// Package fused holds kdcal's hand-written gorgonia ops, one framework
+// (ops.go: a kernel's forward and backward pass as a forward op, one
+// backward op and pick ops) and one test harness (harness_test.go) for all
+// of them:
+//
+//	Stage   maxpool2×2(relu(conv3×3(x, w) + b)), NCHW: the CNN family's layer (stage.go)
+//	Dense   x·w + b, optionally ReLU: the MLP and CNN families' layer (dense.go)
+//	Stem, Block, Head: the CIFAR ResNet (below; layers.go)
+//
+// Stage and Dense compute what the gorgonia graphs they replace compute
+// (their doc comments give the graphs and the tie rules); they were
+// internal/fastconv and internal/fastdense, with internal/opkit's plumbing,
+// until issue 15 merged them here. The copies had drifted; the merged
+// framework keeps, for every op, the better of each:
+//
+//   - the backward op reads the forward output (fastdense had this; it
+//     orders the backward pass after the forward pass whose state it reads
+//     even when the output gradient does not depend on the output);
+//   - an input gradient nobody reads (the network's data input) is skipped,
+//     and its pick returns zeros cleared once, not on every run (fastdense;
+//     fastconv cleared every run, the ResNet ops never cleared a buffer that
+//     an earlier run had filled);
+//   - every op has the LispMachine path (DoDiff; fastconv and fastdense had
+//     it, the ResNet ops did not);
+//   - operand names are formatted only on error (fastconv and fastdense
+//     passed constant names; a formatted name per operand per run would be
+//     garbage on every step).
+//
+// Two differences are kept on purpose, because changing them would change
+// trained models' bits: Stage sums its bias gradient in float64 (Dense sums
+// rows in float32 in order, bit-identical to gorgonia's Sum), and Stage cuts
+// its convolution into whole-image chunks of at most 128 KiB (stageChunkBytes,
+// measured for the CNN) where the ResNet ops use 128 Ki-element chunks of
+// images or row bands (chunkElems): dW's summation order follows the chunks.
+//
+// # The ResNet
+//
+// The ResNet ops are the numeric core of the CIFAR ResNet family (He et
+// al. 2016, "Deep Residual Learning for Image Recognition", §4.2).
 //
 // # The network
 //
@@ -87,6 +122,17 @@
 //
 // # Verification
 //
+//   - TestFusedOps (harness_test.go): every op (Stage, Dense, Stem, Block,
+//     Head; the ResNet ops in float32 and float64) forward against a
+//     float64 reference written as loops, every operand's gradient against
+//     central finite differences of that reference, and against the same
+//     computation in gorgonia's own ops where gorgonia has them; the
+//     tolerances are stated there.
+//   - stage_test.go, dense_test.go: networks of Stage or Dense layers
+//     against gorgonia's graphs (several chunkings, shared inputs, ties at
+//     exact zeros, repeated and concurrent runs, the LispMachine path,
+//     forward-only programs, allocation per step) and a short training run
+//     against gorgonia's; TestStageMatchesTorch against torch.
 //   - TestResNetMatchesTorch: torch 1.13 loads the same state strictly;
 //     eval and train logits, every parameter gradient, the running
 //     statistics and num_batches_tracked after one training forward
@@ -105,6 +151,7 @@
 //     update rule and determinism, im2col/col2im against their definition,
 //     the assembly against the portable loops bit for bit.
 //
-// Speed: BenchmarkResNetStep and scripts/bench_resnet.sh (with
-// scripts/torch_resnet_bench.py); see the branch report for figures.
+// Speed: BenchmarkStage, BenchmarkCNNStep, BenchmarkDense, BenchmarkMLPStep,
+// BenchmarkResNetStep and scripts/bench_resnet.sh (with
+// scripts/torch_resnet_bench.py).
 package fused

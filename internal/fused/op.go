@@ -82,23 +82,30 @@ func (o *opBase) checkArgs(n int) error {
 }
 
 // values returns the contiguous data of an operand after checking its
-// type, dtype and shape; errors name the operand.
-func values[T Float](v G.Value, name string, shape ...int) ([]T, error) {
+// type, dtype and shape. Its error completes a sentence whose subject, the
+// operand's name, the caller adds (withName): names are built only on
+// failure, since a formatted name per operand per run is garbage.
+func values[T Float](v G.Value, shape ...int) ([]T, error) {
 	t, ok := v.(*tensor.Dense)
 	if !ok {
-		return nil, fmt.Errorf("fused: %s is a %T, want *tensor.Dense", name, v)
+		return nil, fmt.Errorf("is a %T, want *tensor.Dense", v)
 	}
 	if !t.Shape().Eq(tensor.Shape(shape)) {
-		return nil, fmt.Errorf("fused: %s has shape %v, want %v", name, t.Shape(), shape)
+		return nil, fmt.Errorf("has shape %v, want %v", t.Shape(), shape)
 	}
 	if t.RequiresIterator() {
 		t = t.Materialize().(*tensor.Dense)
 	}
 	d, ok := t.Data().([]T)
 	if !ok {
-		return nil, fmt.Errorf("fused: %s has dtype %v, want %v", name, t.Dtype(), dtypeOf[T]())
+		return nil, fmt.Errorf("has dtype %v, want %v", t.Dtype(), dtypeOf[T]())
 	}
 	return d, nil
+}
+
+// withName prefixes an error of values with the operand's name.
+func withName(err error, format string, args ...any) error {
+	return fmt.Errorf("fused: %s %w", fmt.Sprintf(format, args...), err)
 }
 
 // grow returns s resized to n elements, reallocating only when its

@@ -97,6 +97,9 @@ type torchCase struct {
 // ParamCounts: NumParams of paramSpecs against torch's
 // sum(p.numel() for p in model.parameters()).
 func TestResNetMatchesTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the torch cross-check (torch start-up is tens of seconds on a loaded machine) in -short mode; make test-full (CI) runs it")
+	}
 	testutil.RequirePython(t, "numpy", "torch")
 	cases := []torchCase{
 		{ResNetSpec{Depth: 8, Width: 4, C: 3, H: 32, W: 32, Classes: 10}, 4},

@@ -27,8 +27,8 @@ const (
 
 // benchShapes are the GEMMs of one training step of the models of
 // BenchmarkTrainStep (internal/train) at batch 128: the MLP 784-512-512-10
-// (internal/fastdense: forward x·w, dw = xᵀ·dy, dx = dy·wᵀ) and the medium
-// CNN (internal/fastconv, per chunk of images: forward W·col, dW = dPre·colᵀ,
+// (internal/fused.Dense: forward x·w, dw = xᵀ·dy, dx = dy·wᵀ) and the medium
+// CNN (internal/fused.Stage, per chunk of images: forward W·col, dW = dPre·colᵀ,
 // dCol = Wᵀ·dPre; then its 1568→128 dense layer).
 var benchShapes = []struct {
 	name    string

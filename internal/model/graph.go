@@ -8,8 +8,7 @@ import (
 
 	_ "github.com/kdcal/kdcal/internal/blasopt" // -tags openblas switches gorgonia to OpenBLAS
 	"github.com/kdcal/kdcal/internal/config"
-	"github.com/kdcal/kdcal/internal/fastconv"
-	"github.com/kdcal/kdcal/internal/fastdense"
+	"github.com/kdcal/kdcal/internal/fused"
 	"github.com/kdcal/kdcal/internal/spec"
 )
 
@@ -132,7 +131,7 @@ func convStage(x, w, b *G.Node) (*G.Node, error) {
 		// The fused op (same values and gradients, ~7× faster with OpenBLAS and
 		// ~50× less allocation per step); gorgonia's ops below serve float64,
 		// which the gradient checks use.
-		return fastconv.Stage(x, w, b)
+		return fused.Stage(x, w, b)
 	}
 	c, err := G.Conv2d(x, w, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
 	if err != nil {
@@ -155,7 +154,7 @@ func dense(x, w, b *G.Node, relu bool) (*G.Node, error) {
 		// The fused op (same values and gradients, one GEMM per direction and
 		// operand, no dx GEMM for the input layer, reused buffers); gorgonia's
 		// ops below serve float64, which the gradient checks use.
-		return fastdense.Dense(x, w, b, relu)
+		return fused.Dense(x, w, b, relu)
 	}
 	h, err := G.Mul(x, w)
 	if err != nil {

@@ -2,7 +2,7 @@
 // optimizers (internal/train), written so that the common amd64 case runs
 // four floats per instruction.
 //
-// Why: after the fused layers (internal/fastdense, internal/fastconv), the
+// Why: after the fused layers (internal/fused: Dense, Stage), the
 // AdamW update was the second-largest cost of an MLP training step with
 // OpenBLAS (28% of the step for 670k parameters, about 2.6 ns per
 // parameter): Go does not vectorise loops, and the update needs a square

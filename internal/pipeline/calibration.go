@@ -20,12 +20,13 @@ func Fit(ctx context.Context, log *slog.Logger, cfg *config.Config, method strin
 	if err != nil {
 		return nil, res, fmt.Errorf("%s: %s: %w", where, method, err)
 	}
-	if conv, _ := res.Fit["converged"].(bool); !conv {
-		args := []any{"on", where, "method", method, "iterations", res.Fit["iterations"], "gradient_max_norm", res.Fit["gradient"]}
-		for _, k := range []string{"status", "note"} {
-			if v, _ := res.Fit[k].(string); v != "" {
-				args = append(args, k, v)
-			}
+	if f := res.Fit; !f.Converged {
+		args := []any{"on", where, "method", method, "iterations", f.Iterations, "gradient_max_norm", f.Gradient}
+		if f.Status != "" {
+			args = append(args, "status", f.Status)
+		}
+		if f.Note != "" {
+			args = append(args, "note", f.Note)
 		}
 		log.Warn("calibration fit did not converge; its parameters are the last iterate", args...)
 	}
@@ -33,38 +34,12 @@ func Fit(ctx context.Context, log *slog.Logger, cfg *config.Config, method strin
 }
 
 // ParamSummary describes a fitted calibrator's parameters in a few words
-// ("T=1.1342", "15 bins"), for log lines and the calibrate tables.
+// ("T=1.1342", "15 bins"), for log lines and the calibrate tables: the
+// calibrator's own Describe().Summary, "-" when its parameters do not decode.
 func ParamSummary(res runstore.CalibrationResult) string {
-	p := res.Params
-	switch res.Method {
-	case "temp":
-		return fmt.Sprintf("T=%.4f", p["temperature"])
-	case "vector":
-		return "scale " + rangeOf(p["scale"]) + ", bias " + rangeOf(p["bias"])
-	case "matrix":
-		return fmt.Sprintf("%v×%v weights, bias %s, l2 %v", p["classes"], p["classes"], rangeOf(p["bias"]), p["l2"])
-	case "hist":
-		return fmt.Sprintf("%v bins", p["bins"])
-	case "isotonic":
-		if x, ok := p["x"].([]any); ok {
-			return fmt.Sprintf("%d breakpoints", len(x))
-		}
+	d, err := calibrate.DescribeResult(&res)
+	if err != nil {
+		return "-"
 	}
-	return "-"
-}
-
-// rangeOf formats the range of a JSON number array as "[lo, hi]".
-func rangeOf(v any) string {
-	xs, _ := v.([]any)
-	var lo, hi float64
-	for i, x := range xs {
-		f, _ := x.(float64)
-		if i == 0 || f < lo {
-			lo = f
-		}
-		if i == 0 || f > hi {
-			hi = f
-		}
-	}
-	return fmt.Sprintf("[%.3g, %.3g]", lo, hi)
+	return d.Summary
 }

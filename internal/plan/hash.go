@@ -41,10 +41,14 @@ func dataOf(d config.Data) dataKey {
 }
 
 // TeacherHash keys the teacher step (size, seed): data, family, the size's
-// architecture, the teachers' recipe and the seed. (data.normalize and
-// teacher.train.init enter only when not at their defaults: see dataKey
-// and config.Train.MarshalJSON.)
+// architecture, the teachers' recipe and the seed; for an external teacher
+// (teacher.source external), its files' SHA-256, data and the seed.
+// (data.normalize and teacher.train.init enter only when not at their
+// defaults: see dataKey and config.Train.MarshalJSON.)
 func TeacherHash(c *config.Config, size string, seed int) string {
+	if c.Teacher.Source == config.SourceExternal {
+		return externalTeacherHash(c, size, seed)
+	}
 	m, _ := c.Teacher.Spec(size)
 	return runstore.Hash(struct {
 		Engine int
@@ -72,26 +76,42 @@ func CalibrationHash(c *config.Config, method, size string, seed int) string {
 
 // Setting is one KD combination of the kd.* grid.
 type Setting struct {
+	Loss     string // kd.loss entry; "" for scratch
 	Tau      float64
 	KDWeight float64
 	Epochs   int
+	// Tagged: the grid has more than one loss, so the name carries it.
+	Tagged bool
 }
 
-// Name returns the directory name of the setting, e.g. "tau4-kdw0.9-ep20".
-func (s Setting) Name() string { return runstore.SettingName(s.Tau, s.KDWeight, s.Epochs) }
+// Name returns the directory name of the setting, e.g. "tau4-kdw0.9-ep20",
+// or "dkd-tau4-kdw0.9-ep20" when the grid has more than one loss.
+func (s Setting) Name() string {
+	n := runstore.SettingName(s.Tau, s.KDWeight, s.Epochs)
+	if s.Tagged {
+		n = s.Loss + "-" + n
+	}
+	return n
+}
 
-// Settings expands the kd grid (temperature × kd_weight × student_epochs)
-// in configuration order.
+// Settings expands the kd grid (loss × temperature × kd_weight ×
+// student_epochs) in configuration order.
 func Settings(c *config.Config) []Setting {
 	epochs := c.KD.StudentEpochs
 	if len(epochs) == 0 {
 		epochs = []int{c.Student.Train.Epochs}
 	}
+	losses := c.KD.Loss
+	if len(losses) == 0 {
+		losses = []string{config.LossKD}
+	}
 	var out []Setting
-	for _, t := range c.KD.Temperature {
-		for _, w := range c.KD.KDWeight {
-			for _, e := range epochs {
-				out = append(out, Setting{Tau: t, KDWeight: w, Epochs: e})
+	for _, l := range losses {
+		for _, t := range c.KD.Temperature {
+			for _, w := range c.KD.KDWeight {
+				for _, e := range epochs {
+					out = append(out, Setting{Loss: l, Tau: t, KDWeight: w, Epochs: e, Tagged: len(losses) > 1})
+				}
 			}
 		}
 	}
@@ -129,7 +149,7 @@ func StudentHash(c *config.Config, s Setting, arm, size string, seed int) string
 	if arm == config.ArmCalibrated {
 		cal = CalibrationHash(c, c.KD.Calibrator, size, seed)
 	}
-	return runstore.Hash(struct {
+	type key struct {
 		Engine      int
 		Kind        string
 		Arm         string
@@ -143,8 +163,32 @@ func StudentHash(c *config.Config, s Setting, arm, size string, seed int) string
 		Teacher     string
 		Calibration string
 		Seed        int
-	}{EngineVersion, runstore.KindStudent, arm, dataOf(c.Data), c.Student.Family, hashSpec(c.Student.Family, c.Student.Model),
-		studentRecipe(c, s.Epochs), s.Tau, s.KDWeight, c.KD.CEWeight, TeacherHash(c, size, seed), cal, seed})
+	}
+	k := key{EngineVersion, runstore.KindStudent, arm, dataOf(c.Data), c.Student.Family, hashSpec(c.Student.Family, c.Student.Model),
+		studentRecipe(c, s.Epochs), s.Tau, s.KDWeight, c.KD.CEWeight, TeacherHash(c, size, seed), cal, seed}
+	if s.Loss == "" || s.Loss == config.LossKD {
+		// The default loss stays out of the hash: students of configs
+		// written before kd.loss existed keep their hashes.
+		return runstore.Hash(k)
+	}
+	return runstore.Hash(struct {
+		key
+		Loss string
+		Args *lossArgs `json:",omitempty"`
+	}{k, s.Loss, lossArgsOf(c, s.Loss)})
+}
+
+// lossArgs are the settings of a loss that has some.
+type lossArgs struct {
+	Alpha, Beta float64
+}
+
+// lossArgsOf returns the kd.* settings the loss depends on (nil: none).
+func lossArgsOf(c *config.Config, loss string) *lossArgs {
+	if loss == "dkd" {
+		return &lossArgs{c.KD.DKDAlpha, c.KD.DKDBeta}
+	}
+	return nil
 }
 
 // ScratchHash keys the scratch student (epochs, seed): data, the student's

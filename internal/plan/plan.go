@@ -118,6 +118,9 @@ func shapeOf(c *config.Config) spec.Shape {
 
 // teacherCost is the training cost of one teacher of the given size.
 func teacherCost(c *config.Config, size string) float64 {
+	if c.Teacher.Source == config.SourceExternal {
+		return externalCost(c)
+	}
 	m, _ := c.Teacher.Spec(size)
 	return TrainCost(c.Teacher.Family, m, shapeOf(c)) * float64(c.Teacher.Train.Epochs)
 }

@@ -105,7 +105,10 @@ type CalRow struct {
 	NLLBefore stats.Agg
 	ECEAfter  map[string]stats.Agg // method → test ECE after calibration
 	NLLAfter  map[string]stats.Agg // method → test NLL after calibration
-	T         stats.Agg            // fitted temperature of the temp calibrator
+	T         stats.Agg            // fitted temperature of TMethod
+	// TMethod is the first method whose calibrators soften by one
+	// temperature (they say so: CalibrationResult.Temperature), "" if none.
+	TMethod string
 }
 
 // Analysis is the computed content of a report.
@@ -164,18 +167,10 @@ func (a *Analysis) teacherGrids() {
 			}
 			if c := s.Calibration(a.CalMethod, size, seed); c != nil {
 				a.eceAfter.V[u][j] = c.Test.After.ECE
-				a.temp.V[u][j] = temperatureOf(c.Params)
+				a.temp.V[u][j] = c.Temperature()
 			}
 		}
 	}
-}
-
-// temperatureOf returns params["temperature"], or NaN.
-func temperatureOf(p map[string]any) float64 {
-	if t, ok := p["temperature"].(float64); ok {
-		return t
-	}
-	return math.NaN()
 }
 
 func (a *Analysis) calibrationRows() {
@@ -193,15 +188,19 @@ func (a *Analysis) calibrationRows() {
 			}
 			r.ECEAfter[m] = stats.Aggregate(ece)
 			r.NLLAfter[m] = stats.Aggregate(nll)
-			if m == "temp" {
-				t := make([]float64, len(s.Seeds))
-				for j, seed := range s.Seeds {
-					t[j] = math.NaN()
-					if c := s.Calibration(m, size, seed); c != nil {
-						t[j] = temperatureOf(c.Params)
-					}
+			if r.TMethod != "" {
+				continue
+			}
+			t, found := make([]float64, len(s.Seeds)), false
+			for j, seed := range s.Seeds {
+				t[j] = math.NaN()
+				if c := s.Calibration(m, size, seed); c != nil {
+					t[j] = c.Temperature()
+					found = found || !math.IsNaN(t[j])
 				}
-				r.T = stats.Aggregate(t)
+			}
+			if found {
+				r.T, r.TMethod = stats.Aggregate(t), m
 			}
 		}
 		a.Calibration = append(a.Calibration, r)

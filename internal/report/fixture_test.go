@@ -7,7 +7,9 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -169,8 +171,8 @@ func generateFixture(t testing.TB, cfg *config.Config, root string) {
 			ckey := runstore.CalibrationKey("temp", size, seed)
 			split := runstore.SplitResult{Before: ts.Test, After: g.summary(acc, nllB-0.05-0.03*L, eceA),
 				ReliabilityBefore: before, ReliabilityAfter: after}
-			cr := runstore.CalibrationResult{Method: "temp", Params: map[string]any{"temperature": round4(T)},
-				Fit: map[string]any{"iterations": 7}, Bins: fixtureBins, Val: split, Test: &split}
+			cr := runstore.CalibrationResult{Method: "temp", Params: json.RawMessage(fmt.Sprintf(`{"temperature": %v}`, round4(T))),
+				Fit: runstore.CalibrationFit{Iterations: 7}, Bins: fixtureBins, Val: split, Test: &split}
 			g.write(ckey, runstore.CalibResultFile, cr)
 			g.manifest(ckey, runstore.KindCalibration, plan.CalibrationHash(cfg, "temp", size, seed), seed, key)
 			temps[size][seed] = round4(T)

@@ -67,7 +67,15 @@ func readme(in readmeInput) []byte {
 		ms, _ := cfg.Teacher.Spec(size)
 		sizes = append(sizes, fmt.Sprintf("%s %s (%s params)", size, specString(ms), fmtParams(s.Params(size))))
 	}
-	row("Teachers", cfg.Teacher.Family+": "+strings.Join(sizes, ", ")+fmt.Sprintf("; %d epochs", cfg.Teacher.Train.Epochs))
+	if cfg.Teacher.Source == config.SourceExternal {
+		sizes = sizes[:0]
+		for _, size := range s.Sizes {
+			sizes = append(sizes, fmt.Sprintf("%s (%s params)", size, fmtParams(s.Params(size))))
+		}
+		row("Teachers", "external, logits from "+cfg.Teacher.ExternalDir+": "+strings.Join(sizes, ", "))
+	} else {
+		row("Teachers", cfg.Teacher.Family+": "+strings.Join(sizes, ", ")+fmt.Sprintf("; %d epochs", cfg.Teacher.Train.Epochs))
+	}
 	row("Student", cfg.Student.Family+" "+specString(cfg.Student.Model))
 	row("Recipe", recipeString(cfg))
 	row("Seeds", intsString(s.Seeds))

@@ -70,7 +70,7 @@ func (a *Analysis) stepsCSV() ([]byte, error) {
 			val, test = metricValues(t.Val), metricValues(t.Test)
 		case st.Calibration != nil:
 			c := st.Calibration
-			fitT = temperatureOf(c.Params)
+			fitT = c.Temperature()
 			val, test = metricValues(c.Val.After), metricValues(c.Test.After)
 		case st.Student != nil:
 			u := st.Student
@@ -148,7 +148,7 @@ func (a *Analysis) longCSV(r *SettingResult) ([]byte, error) {
 		for _, seed := range s.Seeds {
 			if c := s.Calibration(a.CalMethod, size, seed); c != nil {
 				m := splits(c.Val.After, c.Test.After)
-				if t := temperatureOf(c.Params); !math.IsNaN(t) {
+				if t := c.Temperature(); !math.IsNaN(t) {
 					m = append(m, []string{"", "temperature", csvNum(t), "1"})
 				}
 				add(runstore.KindCalibration, "", a.CalMethod, size, seed, runstore.CalibrationKey(a.CalMethod, size, seed), m...)

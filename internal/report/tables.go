@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/kdcal/kdcal/internal/config"
@@ -128,7 +129,7 @@ func (a *Analysis) calibrationTable() *table.Table {
 		head = append(head, aggHeader("ece_"+m, "frac")...)
 		head = append(head, aggHeader("nll_"+m, "nats")...)
 	}
-	hasTemp := contains(s.Methods, "temp")
+	hasTemp := slices.ContainsFunc(a.Calibration, func(r CalRow) bool { return r.TMethod != "" })
 	t.TeX = &table.TeX{Align: "l", Header: []string{"Calibration", "ECE (%)", "NLL (nats)"},
 		Caption: fmt.Sprintf("Teacher calibration on the test set, fitted on the validation split: mean ± std over %d seeds "+
 			"((n=k): a row from k seeds only); raw: the teacher's own logits, uncalibrated; ECE in %% (%d equal-width bins), NLL in nats; "+
@@ -179,7 +180,7 @@ func (a *Analysis) calibrationBlock(r CalRow, hasTemp bool) table.Block {
 	row("raw", r.ECEBefore, r.NLLBefore, "")
 	for _, m := range a.Study.Methods {
 		t := ""
-		if m == "temp" {
+		if m == r.TMethod {
 			t = fmtAgg(r.T, 1, 2, r.T.N)
 		}
 		row(m, r.ECEAfter[m], r.NLLAfter[m], t)

@@ -1,6 +1,7 @@
 package runstore
 
 import (
+	"github.com/kdcal/kdcal/internal/artifact"
 	"github.com/kdcal/kdcal/internal/metrics"
 )
 
@@ -53,16 +54,19 @@ type StudentSummary struct {
 	Arm         string  `json:"arm"`                    // raw | calibrated | scratch
 	TeacherSize string  `json:"teacher_size,omitempty"` // empty for scratch
 	Seed        int     `json:"seed"`
-	Setting     string  `json:"setting"` // SettingName, or scratch-ep<E>
+	Setting     string  `json:"setting"`        // SettingName (with the loss when the grid has several), or scratch-ep<E>
+	Loss        string  `json:"loss,omitempty"` // kd.loss when not kd (the default, omitted)
 	Tau         float64 `json:"tau,omitempty"`
 	KDWeight    float64 `json:"kd_weight,omitempty"`
 	CEWeight    float64 `json:"ce_weight"`
 	Epochs      int     `json:"epochs"`
 	// Calibrator is the method applied to the teacher's logits (calibrated arm).
 	Calibrator string `json:"calibrator,omitempty"`
-	// CalibrationTemperature is the fitted T of a temp calibrator (1 for raw).
+	// CalibrationTemperature is the calibrator's softening temperature
+	// (calibrate.Description: T for temp; 1 for raw and for calibrators without one).
 	CalibrationTemperature float64 `json:"calibration_temperature,omitempty"`
-	// EffectiveTemperature is τ·T_cal: the total softening of the teacher's logits.
+	// EffectiveTemperature is the loss's total division of the teacher's
+	// logits: τ·T_cal for kd and dkd, T_cal for mse (no τ).
 	EffectiveTemperature float64         `json:"effective_temperature,omitempty"`
 	Params               int             `json:"params"`
 	WallSeconds          float64         `json:"wall_seconds"`
@@ -70,21 +74,11 @@ type StudentSummary struct {
 	Test                 metrics.Summary `json:"test"`
 }
 
-// SplitResult holds one split's metrics before and after calibration.
-type SplitResult struct {
-	Before            metrics.Summary `json:"before"`
-	After             metrics.Summary `json:"after"`
-	ReliabilityBefore []metrics.Bin   `json:"reliability_before"`
-	ReliabilityAfter  []metrics.Bin   `json:"reliability_after"`
-}
-
-// CalibrationResult is metrics.json of a calibration step, and the object
-// `kdcal calibrate --json` prints for anyone's logits.
-type CalibrationResult struct {
-	Method string         `json:"method"`
-	Params map[string]any `json:"params"`        // e.g. {"temperature": 1.83} for temp
-	Fit    map[string]any `json:"fit,omitempty"` // optimiser record: iterations, tolerance, nll before/after
-	Bins   int            `json:"bins"`          // bins of ece/mce/cw_ece/reliability
-	Val    SplitResult    `json:"val"`
-	Test   *SplitResult   `json:"test,omitempty"`
-}
+// SplitResult and CalibrationResult are the schema of a calibration
+// step's metrics.json; they live in package artifact so that calibrate,
+// which makes them, does not import the store.
+type (
+	SplitResult       = artifact.SplitResult
+	CalibrationResult = artifact.CalibrationResult
+	CalibrationFit    = artifact.Fit
+)

@@ -161,7 +161,7 @@ func OpenOutput(dir, kind string, protect ...string) (*Store, string, error) {
 		err.Path = dir
 		return nil, "", err
 	}
-	return &Store{Root: filepath.Dir(real)}, filepath.Base(real), nil
+	return &Store{Root: filepath.Dir(real), output: true}, filepath.Base(real), nil
 }
 
 // checkReplaceable checks that publishing a step of kind at dir replaces

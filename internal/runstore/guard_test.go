@@ -134,6 +134,10 @@ func TestOpenOutput(t *testing.T) {
 	if err := st.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing of kdcal's is left next to the output: only prev itself.
+	if names, _ := dirNames(base); strings.Join(names, ",") != "prev,studies" {
+		t.Errorf("after publishing %s, %s holds %v, want [prev studies] (no prev.lock, no prev.partial)", prev, base, names)
+	}
 	os.Mkdir(filepath.Join(base, "empty"), 0o755)
 	os.Mkdir(filepath.Join(base, "mine"), 0o755)
 	userFiles(t, filepath.Join(base, "mine"))

@@ -67,6 +67,10 @@ type Store struct {
 	// Verify makes State and Done check the SHA-256 of every output of a
 	// finished step, not only that each file exists with its recorded size.
 	Verify bool
+	// output marks a store that OpenOutput made of a user's directory (the
+	// parent of `report --out DIR`): a step's lock file is removed when the
+	// step is released, so nothing of kdcal's is left next to DIR.
+	output bool
 }
 
 // TeacherKey names the step of one (size, seed) teacher.
@@ -284,6 +288,13 @@ func (st *Step) Fail(err error) error {
 // the work directory stays for a later resume).
 func (st *Step) Release() {
 	if st.lock != nil {
+		if st.store.output {
+			// Removed while still held: a process that opened the same
+			// path meanwhile locks the unlinked file, and since the
+			// published directory is renamed into place atomically the
+			// worst outcome of such a race is two reports written in turn.
+			os.Remove(st.lock.Path())
+		}
 		st.lock.Unlock()
 		st.lock.Close()
 		st.lock = nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -65,15 +64,11 @@ func (j *calibrationJob) Write(ctx context.Context, st *runstore.Step) error {
 	if err != nil {
 		return err
 	}
-	var rep calibrate.Report
-	b, _ := json.Marshal(res.Fit)
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return err
-	}
+	rep := res.Fit
 	if err := calibrate.Save(st.Path(runstore.CalibParamsFile), cal, &rep); err != nil {
 		return err
 	}
-	b, err = pipeline.IndentJSON(res)
+	b, err := pipeline.IndentJSON(res)
 	if err != nil {
 		return err
 	}
@@ -96,8 +91,8 @@ func (j *calibrationJob) Write(ctx context.Context, st *runstore.Step) error {
 	st.SetParam("method", s.Method)
 	st.SetParam("teacher_size", s.Size)
 	st.SetParam("bins", res.Bins)
-	if t, ok := cal.(*calibrate.Temp); ok {
-		st.SetParam("temperature", t.Temperature())
+	if t := cal.Describe().Temperature; t > 0 {
+		st.SetParam("temperature", t)
 	}
 	env.Log.Info("calibrated", "step", s.Key, "params", pipeline.ParamSummary(res),
 		"val_nll", fmt.Sprintf("%.4f→%.4f", res.Val.Before.NLL, res.Val.After.NLL),

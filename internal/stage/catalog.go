@@ -40,6 +40,9 @@ func (Catalog) IsDataError(err error) bool {
 // ListSizes prints the teacher size table of the configured family and the
 // student, with parameter counts for the configured dataset's input shape.
 func (Catalog) ListSizes(w io.Writer, cfg *config.Config) error {
+	if cfg.Teacher.Source == config.SourceExternal {
+		return listExternalSizes(w, cfg) // external.go
+	}
 	sh, err := data.Shape(cfg.Data)
 	if err != nil {
 		return err

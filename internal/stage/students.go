@@ -40,8 +40,9 @@ func (Students) Command(s plan.Step) string {
 type kdSetup struct {
 	kd         *train.KD
 	calibrator string  // method applied to the teacher's logits (calibrated arm)
-	calT       float64 // fitted temperature of a temp calibrator (1 otherwise)
-	effT       float64 // τ·T_cal
+	calT       float64 // the calibrator's softening temperature (1 without one)
+	effT       float64 // the loss's effective temperature (kd, dkd: τ·T_cal; mse: T_cal)
+	loss       string  // the KD loss (kd.loss)
 	formula    string
 }
 
@@ -86,6 +87,9 @@ func (j *studentJob) Write(ctx context.Context, st *runstore.Step) error {
 		st.SetParam("kd_weight", s.Setting.KDWeight)
 		st.SetParam("ce_weight", cfg.KD.CEWeight)
 		st.SetParam("effective_temperature", setup.effT)
+		if setup.loss != config.LossKD {
+			st.SetParam("loss", setup.loss)
+		}
 	}
 	recipe := cfg.Student.Train
 	recipe.Epochs = s.Setting.Epochs
@@ -142,18 +146,27 @@ func resolveKD(env *pipeline.Env, s plan.Step, splits *data.Splits) (kdSetup, er
 		}
 		cal, setup.calibrator = cb, cb.Method()
 		transform = cb.Method() + "(t)"
-		if t, ok := cb.(interface{ Temperature() float64 }); ok {
-			setup.calT = t.Temperature()
-			transform = "t/" + strconv.FormatFloat(setup.calT, 'g', 4, 64)
+		if d := cb.Describe(); d.Temperature > 0 {
+			transform = "t/" + strconv.FormatFloat(d.Temperature, 'g', 4, 64)
 		}
+		setup.calT = cb.Describe().Softening()
 	}
-	targets, err := distill.Targets(logits, c, s.Setting.Tau, cal)
+	loss, err := distill.New(s.Setting.Loss, distill.Params{DKDAlpha: cfg.KD.DKDAlpha, DKDBeta: cfg.KD.DKDBeta})
+	if err != nil {
+		return kdSetup{}, err
+	}
+	z, err := distill.CalibratedLogits(logits, c, cal)
 	if err != nil {
 		return kdSetup{}, fmt.Errorf("%s: %w", store.Dir(tkey), err)
 	}
-	setup.kd = &train.KD{Targets: targets, Tau: s.Setting.Tau, KDWeight: s.Setting.KDWeight, CEWeight: cfg.KD.CEWeight}
-	setup.effT = s.Setting.Tau * setup.calT
-	setup.formula = distill.Formula(cfg.KD.CEWeight, s.Setting.KDWeight, s.Setting.Tau, transform)
+	targets, err := loss.Targets(z, c, s.Setting.Tau)
+	if err != nil {
+		return kdSetup{}, fmt.Errorf("%s: %w", store.Dir(tkey), err)
+	}
+	setup.kd = &train.KD{Loss: loss, Targets: targets, Tau: s.Setting.Tau, KDWeight: s.Setting.KDWeight, CEWeight: cfg.KD.CEWeight}
+	setup.loss = loss.Name()
+	setup.effT = loss.EffectiveTemperature(s.Setting.Tau, setup.calT)
+	setup.formula = distill.Formula(loss, cfg.KD.CEWeight, s.Setting.KDWeight, s.Setting.Tau, transform)
 	return setup, nil
 }
 
@@ -173,6 +186,9 @@ func writeStudent(st *runstore.Step, cfg *config.Config, s plan.Step, splits *da
 	if s.Arm != config.ArmScratch {
 		sum.Tau, sum.KDWeight, sum.CEWeight = s.Setting.Tau, s.Setting.KDWeight, cfg.KD.CEWeight
 		sum.Calibrator, sum.CalibrationTemperature, sum.EffectiveTemperature = setup.calibrator, setup.calT, setup.effT
+		if setup.loss != config.LossKD {
+			sum.Loss = setup.loss // kd, the default, stays out: summaries of kd-only studies are unchanged
+		}
 	}
 	if err := atomicfile.WriteJSON(st.Path(runstore.SummaryFile), sum); err != nil {
 		return err

@@ -35,8 +35,12 @@ func (*Teachers) Command(s plan.Step) string {
 	return fmt.Sprintf("kdcal train-teachers --sizes %s --seeds %d", s.Size, s.Seed)
 }
 
-// Prepare loads the dataset (once per Env).
+// Prepare loads the dataset (once per Env); for teacher.source external it
+// reads and checks the teacher's logits instead (external.go).
 func (t *Teachers) Prepare(_ context.Context, env *pipeline.Env, s plan.Step) (pipeline.Job, error) {
+	if env.Cfg.Teacher.Source == config.SourceExternal {
+		return t.prepareExternal(env, s) // external.go
+	}
 	sp, err := splits(env)
 	if err != nil {
 		return nil, err

@@ -9,15 +9,13 @@ type batch struct {
 
 // weighting holds the constants folded into the target tensors.
 type weighting struct {
-	ce  float64   // w_ce (0: no CE term)
-	eps float64   // label smoothing ε
-	kd  float64   // w_kd·τ² (0: no KD term)
-	p   []float32 // N_train × C teacher probabilities, by train-split position
+	ce  float64 // w_ce (0: no CE term)
+	eps float64 // label smoothing ε
 }
 
 // fill writes batch b into the graph's input tensors: inputs (zero-padded
-// to the batch size), CE targets w_ce·((1−ε)·onehot(y) + ε/C)/m and KD
-// targets w_kd·τ²·p[pos]/m for the m valid rows, zero for padded rows.
+// to the batch size), CE targets w_ce·((1−ε)·onehot(y) + ε/C)/m for the m
+// valid rows, zero for padded rows, and the KD term's inputs (its Fill).
 func (lg *lossGraph) fill(b batch, w *weighting) {
 	switch x := lg.xt.Data().(type) {
 	case []float32:
@@ -50,16 +48,7 @@ func fillT[T float32 | float64](lg *lossGraph, x []T, b batch, w *weighting) {
 			row[label] = on
 		}
 	}
-	if lg.pt != nil {
-		p := lg.pt.Data().([]T)
-		clear(p)
-		s := w.kd * inv
-		for i, pos := range b.pos {
-			src := w.p[pos*c : (pos+1)*c]
-			row := p[i*c : (i+1)*c]
-			for k, v := range src {
-				row[k] = T(s * float64(v))
-			}
-		}
+	if lg.term != nil {
+		lg.term.Fill(b.pos, b.y)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -62,6 +63,8 @@ func fingerprint(j Job, a model.Arch) string {
 	if j.KD != nil {
 		_ = enc.Encode([]float64{j.KD.Tau, j.KD.KDWeight, j.KD.CEWeight})
 		_ = binary.Write(h, binary.LittleEndian, j.KD.Targets)
+		_ = enc.Encode(j.KD.Loss) // the loss's parameters (dkd: α, β); its name goes with the targets' meaning
+		_, _ = io.WriteString(h, j.KD.Loss.Name())
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }

@@ -6,58 +6,9 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/kdcal/kdcal/internal/distill"
 	"github.com/kdcal/kdcal/internal/model"
 )
-
-// logSoftmax returns the row-wise log softmax of x (N, C) computed with the
-// max shift, z = x − max_k x_k, log softmax(x) = z − log Σ_k exp z_k, which
-// neither overflows nor underflows to −Inf for the largest entry. (gorgonia's
-// LogSoftMax starts every row's max search at the tensor's first element,
-// which gives +Inf for rows far below it.)
-func logSoftmax(x *G.Node) (*G.Node, error) {
-	n := x.Shape()[0]
-	mx, err := G.Max(x, 1)
-	if err != nil {
-		return nil, err
-	}
-	if mx, err = G.Reshape(mx, tensor.Shape{n, 1}); err != nil {
-		return nil, err
-	}
-	z, err := G.BroadcastSub(x, mx, nil, []byte{1})
-	if err != nil {
-		return nil, err
-	}
-	e, err := G.Exp(z)
-	if err != nil {
-		return nil, err
-	}
-	s, err := G.Sum(e, 1)
-	if err != nil {
-		return nil, err
-	}
-	lse, err := G.Log(s)
-	if err != nil {
-		return nil, err
-	}
-	if lse, err = G.Reshape(lse, tensor.Shape{n, 1}); err != nil {
-		return nil, err
-	}
-	return G.BroadcastSub(z, lse, nil, []byte{1})
-}
-
-// weightedXent returns −Σ_ik w_ik·logp_ik: the batch cross-entropy when w
-// holds each valid row's target distribution times its row weight.
-func weightedXent(logp, w *G.Node) (*G.Node, error) {
-	p, err := G.HadamardProd(logp, w)
-	if err != nil {
-		return nil, err
-	}
-	s, err := G.Sum(p)
-	if err != nil {
-		return nil, err
-	}
-	return G.Neg(s)
-}
 
 // lossGraph is a model's forward graph plus the training loss for a fixed
 // batch size. Inputs are bound once (Let) to tensors whose backing arrays
@@ -67,7 +18,7 @@ type lossGraph struct {
 	d, c   int
 	xt     *tensor.Dense // (bs, input...) inputs
 	yt     *tensor.Dense // (bs, C) CE targets × row weight × w_ce; nil without a CE term
-	pt     *tensor.Dense // (bs, C) KD targets × row weight × w_kd·τ²; nil without a KD term
+	term   distill.Term  // the KD loss's term; nil without one
 	ce, kd *G.Node       // the two loss terms (either may be nil)
 	loss   *G.Node
 	// negLogits is −logits as a terminal node. The tape machine lets a
@@ -82,9 +33,9 @@ type lossGraph struct {
 
 // lossSpec says which terms the loss has.
 type lossSpec struct {
-	ce  bool    // include the cross-entropy term
-	kd  bool    // include the KD term
-	tau float64 // KD temperature
+	ce bool         // include the cross-entropy term
+	kd distill.Loss // the KD loss; nil: no KD term
+	in distill.Inputs
 }
 
 // newLossGraph builds the loss graph for weights w and batch size bs. With
@@ -92,7 +43,7 @@ type lossSpec struct {
 // a parameter node's Grad() is that run's gradient (each run overwrites it;
 // nothing accumulates across runs).
 func newLossGraph(w *model.Weights, bs int, ls lossSpec, grad bool) (*lossGraph, error) {
-	if !ls.ce && !ls.kd {
+	if !ls.ce && ls.kd == nil {
 		panic("train: loss without terms")
 	}
 	g := G.NewGraph()
@@ -113,38 +64,20 @@ func newLossGraph(w *model.Weights, bs int, ls lossSpec, grad bool) (*lossGraph,
 		if err := G.Let(y, lg.yt); err != nil {
 			return nil, err
 		}
-		logp, err := logSoftmax(mg.Logits)
+		logp, err := distill.LogSoftmax(mg.Logits)
 		if err != nil {
 			return nil, fmt.Errorf("train: log-softmax: %w", err)
 		}
-		if lg.ce, err = weightedXent(logp, y); err != nil {
+		if lg.ce, err = distill.WeightedXent(logp, y); err != nil {
 			return nil, fmt.Errorf("train: cross-entropy: %w", err)
 		}
 		terms = append(terms, lg.ce)
 	}
-	if ls.kd {
-		p := G.NewMatrix(g, dt, G.WithShape(bs, lg.c), G.WithName("p_teacher"))
-		lg.pt = tensor.New(tensor.Of(dt), tensor.WithShape(bs, lg.c))
-		if err := G.Let(p, lg.pt); err != nil {
-			return nil, err
+	if ls.kd != nil {
+		if lg.term, err = ls.kd.Build(g, mg.Logits, ls.in); err != nil {
+			return nil, fmt.Errorf("train: %s loss: %w", ls.kd.Name(), err)
 		}
-		s := mg.Logits
-		if ls.tau != 1 {
-			inv := G.NewConstant(1 / ls.tau)
-			if dt == tensor.Float32 {
-				inv = G.NewConstant(float32(1 / ls.tau))
-			}
-			if s, err = G.HadamardProd(s, inv); err != nil {
-				return nil, fmt.Errorf("train: logits/τ: %w", err)
-			}
-		}
-		logq, err := logSoftmax(s)
-		if err != nil {
-			return nil, fmt.Errorf("train: log-softmax: %w", err)
-		}
-		if lg.kd, err = weightedXent(logq, p); err != nil {
-			return nil, fmt.Errorf("train: KD term: %w", err)
-		}
+		lg.kd = lg.term.Node()
 		terms = append(terms, lg.kd)
 	}
 	if lg.negLogits, err = G.Neg(mg.Logits); err != nil {
@@ -188,7 +121,8 @@ func (lg *lossGraph) run() (float64, error) {
 	return -scalar(lg.negLoss.Value()), nil
 }
 
-// kdTerm returns the last run's KD term (cross-entropy form, weighted).
+// kdTerm returns the last run's KD term as the graph computes it (weighted;
+// without the loss's Constant).
 func (lg *lossGraph) kdTerm() float64 { return -scalar(lg.negKD.Value()) }
 
 func (lg *lossGraph) reset() { lg.vm.Reset() }

@@ -22,7 +22,7 @@ func TestLogSoftmaxStable(t *testing.T) {
 	rows := []float32{100, 0, 0, -100, -101, -102, 1e4, -1e4, 0}
 	g := G.NewGraph()
 	x := G.NewMatrix(g, tensor.Float32, G.WithShape(3, 3), G.WithValue(tensor.New(tensor.WithShape(3, 3), tensor.WithBacking(rows))))
-	ls, err := logSoftmax(x)
+	ls, err := distill.LogSoftmax(x)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +50,10 @@ func TestLogSoftmaxStable(t *testing.T) {
 // tinyProblem is a float64 model and a batch of 3 valid examples in a
 // graph of batch size 5 (2 padded rows), with KD targets for 8 train rows.
 type tinyProblem struct {
-	w     *model.Weights
-	b     batch
-	probs []float32 // 8 × C teacher probabilities
+	w      *model.Weights
+	b      batch
+	probs  []float32 // 8 × C teacher probabilities
+	logits []float64 // 8 × C teacher logits (probs = softmax(logits))
 }
 
 func newTinyProblem(t *testing.T, family string) tinyProblem {
@@ -82,56 +83,67 @@ func newTinyProblem(t *testing.T, family string) tinyProblem {
 		b.x[i] = float32(rng.NormFloat64())
 	}
 	probs := make([]float32, 8*classes)
+	var logits []float64
 	for i := 0; i < 8; i++ {
 		z := make([]float64, classes)
 		for k := range z {
 			z[k] = 2 * rng.NormFloat64()
 		}
+		logits = append(logits, z...)
 		for k, p := range metrics.Softmax(nil, z, classes) {
 			probs[i*classes+k] = float32(p)
 		}
 	}
-	return tinyProblem{w: w, b: b, probs: probs}
+	return tinyProblem{w: w, b: b, probs: probs, logits: logits}
 }
 
 // lossCase is one loss configuration of the gradient tests.
 type lossCase struct {
-	name string
-	spec lossSpec
-	wt   weighting
-	tau  float64
+	name    string
+	spec    lossSpec
+	wt      weighting
+	ceW     float64
+	targets []float32 // the KD loss's targets of the 8 train rows
 }
 
-func lossCases(probs []float32) []lossCase {
+// lossCases are CE with and without label smoothing, and every registered
+// KD loss with and without the CE term.
+func lossCases(t *testing.T, p tinyProblem) []lossCase {
 	const tau, kdW, ceW = 2.0, 0.7, 0.3
-	return []lossCase{
-		{"ce", lossSpec{ce: true}, weighting{ce: 1}, 0},
-		{"ce-smoothed", lossSpec{ce: true}, weighting{ce: 1, eps: 0.1}, 0},
-		{"kd+ce", lossSpec{ce: true, kd: true, tau: tau}, weighting{ce: ceW, kd: kdW * tau * tau, p: probs}, tau},
-		{"kd-only", lossSpec{kd: true, tau: tau}, weighting{kd: kdW * tau * tau, p: probs}, tau},
+	cases := []lossCase{
+		{name: "ce", spec: lossSpec{ce: true}, wt: weighting{ce: 1}},
+		{name: "ce-smoothed", spec: lossSpec{ce: true}, wt: weighting{ce: 1, eps: 0.1}},
 	}
+	c := p.w.Arch.Classes
+	for _, name := range distill.Names() {
+		l, err := distill.New(name, distill.Params{DKDAlpha: 1, DKDBeta: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets, err := l.Targets(p.logits, c, tau)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := distill.Inputs{Tau: tau, Weight: kdW, Targets: targets, C: c}
+		cases = append(cases,
+			lossCase{name + "+ce", lossSpec{ce: true, kd: l, in: in}, weighting{ce: ceW}, ceW, targets},
+			lossCase{name + "-only", lossSpec{kd: l, in: in}, weighting{}, 0, targets})
+	}
+	return cases
 }
 
 // TestLossValue checks the graph's loss against references computed from
-// the graph's own logits: the CE with label smoothing by hand, and the KD
-// loss with internal/distill.Loss (an independent pure-Go implementation),
-// after adding back the constant w_kd·τ²·Σ p log p the graph leaves out.
-// Padded rows must not contribute. It runs the graph with and without the
-// backward pass, whose in-place buffer reuse must not corrupt the logits,
-// loss or KD term read after the run. Tolerance 1e-12 (float64).
+// the graph's own logits: the CE with label smoothing by hand, and each KD
+// loss with its own float64 Reference (for kd, distill.KDLoss, an
+// independent pure-Go implementation), after adding back the loss's
+// Constant. Padded rows must not contribute. It runs the graph with and
+// without the backward pass, whose in-place buffer reuse must not corrupt
+// the logits, loss or KD term read after the run. Tolerance 1e-12 (float64).
 func TestLossValue(t *testing.T) {
 	for _, family := range config.Families {
 		p := newTinyProblem(t, family)
 		c := p.w.Arch.Classes
-		pb := make([]float32, 0, 3*c) // the batch's teacher rows, by position
-		for _, pos := range p.b.pos {
-			pb = append(pb, p.probs[pos*c:(pos+1)*c]...)
-		}
-		var klConst float64
-		for _, h := range negEntropies(pb, c) {
-			klConst += h / 3
-		}
-		for _, lc := range lossCases(p.probs) {
+		for _, lc := range lossCases(t, p) {
 			for _, grad := range []bool{false, true} {
 				lg, err := newLossGraph(p.w, 5, lc.spec, grad)
 				if err != nil {
@@ -144,30 +156,34 @@ func TestLossValue(t *testing.T) {
 				}
 				logits := lg.logits(nil)[:3*c] // valid rows
 				var kdTerm float64
-				if lc.spec.kd {
+				if lc.spec.kd != nil {
 					kdTerm = lg.kdTerm()
+					k := lg.term.Constant(p.b.pos)
+					got += k
+					kdTerm += k
 				}
 				lg.reset()
 				lg.close()
 				var want, wantKD float64
-				if !lc.spec.kd {
-					for i, y := range p.b.y {
-						row := logits[i*c : (i+1)*c]
-						lse := metrics.LogSumExp(row)
-						for k := range row {
-							q := lc.wt.eps / float64(c)
-							if k == y {
-								q += 1 - lc.wt.eps
-							}
-							want += q * (lse - row[k]) / 3
+				for i, y := range p.b.y {
+					row := logits[i*c : (i+1)*c]
+					lse := metrics.LogSumExp(row)
+					for k := range row {
+						q := lc.wt.eps / float64(c)
+						if k == y {
+							q += 1 - lc.wt.eps
 						}
+						want += lc.wt.ce * q * (lse - row[k]) / 3
 					}
-				} else {
-					kdW := lc.wt.kd / (lc.tau * lc.tau)
-					want, _ = distill.Loss(logits, pb, p.b.y, c, lc.tau, lc.wt.ce, kdW)
-					wantKD, _ = distill.Loss(logits, pb, p.b.y, c, lc.tau, 0, kdW)
-					got += lc.wt.kd * klConst
-					kdTerm += lc.wt.kd * klConst
+				}
+				if lc.spec.kd != nil {
+					tb := make([]float32, 0, 3*c) // the batch's teacher rows, by position
+					for _, pos := range p.b.pos {
+						tb = append(tb, lc.targets[pos*c:(pos+1)*c]...)
+					}
+					ref, _ := lc.spec.kd.Reference(logits, tb, p.b.y, c, lc.spec.in.Tau)
+					wantKD = lc.spec.in.Weight * ref
+					want += wantKD
 				}
 				if math.Abs(got-want) > 1e-12 || math.Abs(kdTerm-wantKD) > 1e-12 {
 					t.Errorf("%s %s grad=%v: loss %.15g, reference %.15g; KD term %.15g, reference %.15g",
@@ -187,7 +203,7 @@ func TestLossValue(t *testing.T) {
 func TestGradientFiniteDifference(t *testing.T) {
 	for _, family := range config.Families {
 		p := newTinyProblem(t, family)
-		for _, lc := range lossCases(p.probs) {
+		for _, lc := range lossCases(t, p) {
 			t.Run(family+"/"+lc.name, func(t *testing.T) {
 				lg, err := newLossGraph(p.w, 5, lc.spec, true)
 				if err != nil {
@@ -239,32 +255,31 @@ func TestGradientFiniteDifference(t *testing.T) {
 	}
 }
 
-// TestFillUsesPositions checks that KD targets are looked up by the
-// examples' positions in the train split, not by their row in the batch,
-// and that CE targets follow the labels; padded rows are zero.
+// TestFillUsesPositions checks that CE targets follow the labels and that
+// padded rows are zero. (That each KD loss reads its targets by the
+// examples' train-split positions is distilltest's "positions" check.)
 func TestFillUsesPositions(t *testing.T) {
 	p := newTinyProblem(t, config.FamilyMLP)
-	lg, err := newLossGraph(p.w, 5, lossSpec{ce: true, kd: true, tau: 1}, false)
+	lg, err := newLossGraph(p.w, 5, lossSpec{ce: true}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lg.close()
-	wt := &weighting{ce: 0.5, eps: 0.2, kd: 3, p: p.probs}
+	wt := &weighting{ce: 0.5, eps: 0.2}
 	lg.fill(p.b, wt)
 	c := 4
-	pt, yt := lg.pt.Data().([]float64), lg.yt.Data().([]float64)
+	yt := lg.yt.Data().([]float64)
 	for i := 0; i < 5; i++ {
 		for k := 0; k < c; k++ {
-			var wantP, wantY float64
+			var wantY float64
 			if i < 3 {
-				wantP = 3 * float64(p.probs[p.b.pos[i]*c+k]) / 3
 				wantY = 0.5 * 0.2 / 4 / 3
 				if k == p.b.y[i] {
 					wantY += 0.5 * 0.8 / 3
 				}
 			}
-			if math.Abs(pt[i*c+k]-wantP) > 1e-7 || math.Abs(yt[i*c+k]-wantY) > 1e-12 {
-				t.Errorf("row %d class %d: KD target %v (want %v), CE target %v (want %v)", i, k, pt[i*c+k], wantP, yt[i*c+k], wantY)
+			if math.Abs(yt[i*c+k]-wantY) > 1e-12 {
+				t.Errorf("row %d class %d: CE target %v (want %v)", i, k, yt[i*c+k], wantY)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/distill"
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/model"
 )
@@ -49,13 +50,15 @@ type Job struct {
 
 // KD configures the distillation term of the loss (see the package doc).
 type KD struct {
-	// Targets holds the teacher's softened probabilities p_T = softmax(z_T/τ)
-	// (already computed by the caller, calibrated or not), N_train × C, rows
-	// in train-split position order.
+	// Loss is the KD loss (distill.New).
+	Loss distill.Loss
+	// Targets holds the teacher's rows of Loss.Targets (for kd, the softened
+	// probabilities p_T = softmax(z_T/τ); already computed by the caller,
+	// calibrated or not), N_train × C, rows in train-split position order.
 	Targets []float32
 	// Tau is the temperature τ applied to the student's logits.
 	Tau float64
-	// KDWeight and CEWeight weight the τ²·KL term and the hard-label CE term.
+	// KDWeight and CEWeight weight the KD term and the hard-label CE term.
 	KDWeight, CEWeight float64
 }
 
@@ -67,7 +70,7 @@ type Record struct {
 	TrainLoss     float64  `json:"train_loss"`         // mean objective over the epoch (true KL for the KD term)
 	TrainNLL      float64  `json:"train_nll"`          // mean NLL of the true labels over the epoch
 	TrainAcc      float64  `json:"train_acc"`          // accuracy over the epoch (weights changing during it)
-	TrainKD       *float64 `json:"train_kd,omitempty"` // mean τ²·KL(p_T‖p_S), KD jobs only
+	TrainKD       *float64 `json:"train_kd,omitempty"` // mean KD term, unweighted (kd: τ²·KL(p_T‖p_S)), KD jobs only
 	ValNLL        float64  `json:"val_nll"`            // after the epoch
 	ValAcc        float64  `json:"val_acc"`            // after the epoch
 	ValECE        float64  `json:"val_ece"`            // after the epoch, Bins equal-width bins

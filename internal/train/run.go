@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	rtmetrics "runtime/metrics"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/distill"
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/model"
 )
@@ -43,7 +43,6 @@ type trainer struct {
 	evalBS int // the evaluator's batch size
 	opt    *optimizer
 	wt     *weighting
-	negEnt []float64 // per train row Σ_k p log p of the KD targets
 	params [][]float32
 	grads  [][]float32
 	pcg    *rand.PCG
@@ -123,6 +122,9 @@ func (j *Job) check() error {
 		return nil
 	}
 	k, tr := j.KD, j.Data.Train
+	if k.Loss == nil {
+		panic("train: KD.Loss is nil")
+	}
 	if !(k.Tau > 0) || k.KDWeight < 0 || k.CEWeight < 0 || k.KDWeight+k.CEWeight == 0 {
 		return fmt.Errorf("%s: KD needs τ > 0 and non-negative weights, not both 0 (τ=%g kd_weight=%g ce_weight=%g)",
 			j.Label, k.Tau, k.KDWeight, k.CEWeight)
@@ -130,17 +132,8 @@ func (j *Job) check() error {
 	if len(k.Targets) != tr.N*tr.Classes {
 		return fmt.Errorf("%s: KD targets have %d values, want %d train rows × %d classes", j.Label, len(k.Targets), tr.N, tr.Classes)
 	}
-	for i := 0; i < tr.N; i++ {
-		var s float64
-		for _, p := range k.Targets[i*tr.Classes : (i+1)*tr.Classes] {
-			if !(p >= 0) || math.IsInf(float64(p), 0) {
-				return fmt.Errorf("%s: KD target row %d has the value %g; targets must be probabilities", j.Label, i, p)
-			}
-			s += float64(p)
-		}
-		if math.Abs(s-1) > 1e-3 {
-			return fmt.Errorf("%s: KD target row %d sums to %g, not 1; targets must be probabilities (softmax of the teacher's logits)", j.Label, i, s)
-		}
+	if err := k.Loss.CheckTargets(k.Targets, tr.Classes); err != nil {
+		return fmt.Errorf("%s: %w", j.Label, err)
 	}
 	return nil
 }
@@ -152,8 +145,12 @@ func (j *Job) lossSpec() (lossSpec, *weighting) {
 		return lossSpec{ce: true}, &weighting{ce: 1, eps: eps}
 	}
 	k := j.KD
-	return lossSpec{ce: k.CEWeight > 0, kd: k.KDWeight > 0, tau: k.Tau},
-		&weighting{ce: k.CEWeight, eps: eps, kd: k.KDWeight * k.Tau * k.Tau, p: k.Targets}
+	ls := lossSpec{ce: k.CEWeight > 0}
+	if k.KDWeight > 0 {
+		ls.kd = k.Loss
+		ls.in = distill.Inputs{Tau: k.Tau, Weight: k.KDWeight, Targets: k.Targets, C: j.Data.Train.Classes}
+	}
+	return ls, &weighting{ce: k.CEWeight, eps: eps}
 }
 
 func newTrainer(j Job) (*trainer, error) {
@@ -197,9 +194,6 @@ func newTrainer(j Job) (*trainer, error) {
 		t.close()
 		return nil, err
 	}
-	if ls.kd {
-		t.negEnt = negEntropies(j.KD.Targets, tr.Classes)
-	}
 	t.total = j.Recipe.Epochs * tr.Batches(t.bs)
 	t.st = state{Fingerprint: fingerprint(j, arch), Optimizer: j.Recipe.Optimizer}
 	return t, nil
@@ -210,19 +204,6 @@ func (t *trainer) close() {
 	if t.ev != nil {
 		t.ev.Close()
 	}
-}
-
-// negEntropies returns Σ_k p_k log p_k of every row of p (0·log 0 = 0).
-func negEntropies(p []float32, c int) []float64 {
-	out := make([]float64, len(p)/c)
-	for i := range out {
-		for _, v := range p[i*c : (i+1)*c] {
-			if v > 0 {
-				out[i] += float64(v) * math.Log(float64(v))
-			}
-		}
-	}
-	return out
 }
 
 // resume loads the checkpoint in WorkDir, if any.
@@ -316,11 +297,8 @@ func (t *trainer) accumulate(b batch, loss float64, s *epochStats) {
 	m, c := len(b.y), t.w.Arch.Classes
 	t.buf = t.lg.logits(t.buf)
 	var klConst float64
-	if t.negEnt != nil {
-		for _, p := range b.pos {
-			klConst += t.negEnt[p]
-		}
-		klConst *= t.wt.kd / float64(m)
+	if t.lg.term != nil {
+		klConst = t.lg.term.Constant(b.pos)
 		kd := t.lg.kdTerm() + klConst
 		s.kl += kd / t.j.KD.KDWeight * float64(m)
 	}
@@ -353,7 +331,7 @@ func (t *trainer) record(ctx context.Context, ep int, s *epochStats, begin time.
 		SamplesPerSec: n / s.trainTime.Seconds(),
 		Seconds:       time.Since(begin).Seconds(),
 		HeapMiB:       heapMiB()}
-	if t.negEnt != nil {
+	if t.lg.term != nil {
 		kl := s.kl / n
 		rec.TrainKD = &kl
 	}

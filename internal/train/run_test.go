@@ -15,6 +15,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
+	"github.com/kdcal/kdcal/internal/distill"
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/model"
 )
@@ -342,7 +343,7 @@ func TestKDAlignment(t *testing.T) {
 		p[i*c+(y+1)%c] = 0.9
 	}
 	j := job(config.FamilyMLP, tinyMLP, recipe(5, 64), 0, s)
-	j.KD = &KD{Targets: p, Tau: 1, KDWeight: 1, CEWeight: 0}
+	j.KD = &KD{Loss: distill.Hinton{}, Targets: p, Tau: 1, KDWeight: 1, CEWeight: 0}
 	res, err := Run(context.Background(), j)
 	if err != nil {
 		t.Fatal(err)
@@ -382,9 +383,9 @@ func TestKDTargetsChecked(t *testing.T) {
 		kd   KD
 		want string
 	}{
-		{KD{Targets: good[:c], Tau: 1, KDWeight: 1}, "want 1800 train rows"},
-		{KD{Targets: bad, Tau: 1, KDWeight: 1}, "row 7 sums to"},
-		{KD{Targets: good, Tau: 0, KDWeight: 1}, "τ > 0"},
+		{KD{Loss: distill.Hinton{}, Targets: good[:c], Tau: 1, KDWeight: 1}, "want 1800 train rows"},
+		{KD{Loss: distill.Hinton{}, Targets: bad, Tau: 1, KDWeight: 1}, "row 7 sums to"},
+		{KD{Loss: distill.Hinton{}, Targets: good, Tau: 0, KDWeight: 1}, "τ > 0"},
 	}
 	for _, tt := range tests {
 		j := job(config.FamilyMLP, tinyMLP, recipe(1, 64), 0, s)

@@ -1,4 +1,4 @@
-"""Reference for fastconv's tests: the same conv stages in PyTorch.
+"""Reference for fused.Stage's tests: the same conv stages in PyTorch.
 
 Usage: /usr/bin/python3 torch_stage.py DIR
 DIR holds spec.json {"n","c","h","w","outs"} and little-endian float32 files

@@ -1,4 +1,4 @@
-package fastdense
+package fused
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ import (
 var denseVariants = []struct {
 	name string
 	fn   denseFunc
-}{{"gorgonia", refDense}, {"fastdense", Dense}}
+}{{"gorgonia", gorgoniaDense}, {"fused", Dense}}
 
 // BenchmarkDense times forward+backward of the layers of the MLP
 // 784-512-512-10 at batch 128: the first layer's x is data (no input
@@ -31,17 +31,17 @@ var denseVariants = []struct {
 func BenchmarkDense(b *testing.B) {
 	shapes := []struct {
 		name     string
-		nc       netCase
+		nc       dnNetCase
 		xIsParam bool
 	}{
-		{"784to512relu", netCase{n: 128, in: 784, outs: []int{512}, lastRelu: true, seed: 41}, false},
-		{"512to512relu", netCase{n: 128, in: 512, outs: []int{512}, lastRelu: true, seed: 42}, true},
-		{"512to10", netCase{n: 128, in: 512, outs: []int{10}, seed: 43}, true},
+		{"784to512relu", dnNetCase{n: 128, in: 784, outs: []int{512}, lastRelu: true, seed: 41}, false},
+		{"512to512relu", dnNetCase{n: 128, in: 512, outs: []int{512}, lastRelu: true, seed: 42}, true},
+		{"512to10", dnNetCase{n: 128, in: 512, outs: []int{10}, seed: 43}, true},
 	}
 	for _, sh := range shapes {
 		for _, v := range denseVariants {
 			b.Run(sh.name+"/"+v.name, func(b *testing.B) {
-				ng := build(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam)
+				ng := dnBuild(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam)
 				vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 				defer vm.Close()
 				b.ReportAllocs()
@@ -64,10 +64,10 @@ type mlp struct {
 	lossV  G.Value
 	params G.Nodes
 	xt, yt *tensor.Dense
-	opt    *adam
+	opt    *adam32
 }
 
-func glorot(rng *rand.Rand, n, fanIn, fanOut int) []float32 {
+func glorot32(rng *rand.Rand, n, fanIn, fanOut int) []float32 {
 	lim := math.Sqrt(6 / float64(fanIn+fanOut))
 	s := make([]float32, n)
 	for i := range s {
@@ -89,7 +89,7 @@ func newMLP(tb testing.TB, bs, d int, hidden []int, classes int, fn denseFunc, s
 	widths := append(append([]int{}, hidden...), classes)
 	for i, out := range widths {
 		w := G.NewMatrix(g, tensor.Float32, G.WithShape(in, out), G.WithName(fmt.Sprintf("w%d", i)),
-			G.WithValue(tensor.New(tensor.WithShape(in, out), tensor.WithBacking(glorot(rng, in*out, in, out)))))
+			G.WithValue(tensor.New(tensor.WithShape(in, out), tensor.WithBacking(glorot32(rng, in*out, in, out)))))
 		bias := G.NewMatrix(g, tensor.Float32, G.WithShape(1, out), G.WithName(fmt.Sprintf("b%d", i)),
 			G.WithValue(tensor.New(tensor.WithShape(1, out), tensor.WithBacking(make([]float32, out)))))
 		m.params = append(m.params, w, bias)
@@ -109,32 +109,19 @@ func newMLP(tb testing.TB, bs, d int, hidden []int, classes int, fn denseFunc, s
 	if err := G.Let(yw, m.yt); err != nil {
 		tb.Fatal(err)
 	}
-	m.opt = newAdam(m.params)
+	m.opt = newAdam32(m.params)
 	return m
 }
 
-// logSoftmax and weightedNLL are the stable forms of gorgonia-notes.md §4.
-func logSoftmax(x *G.Node) *G.Node {
-	n := x.Shape()[0]
-	mx := G.Must(G.Reshape(G.Must(G.Max(x, 1)), tensor.Shape{n, 1}))
-	z := G.Must(G.BroadcastSub(x, mx, nil, []byte{1}))
-	lse := G.Must(G.Reshape(G.Must(G.Log(G.Must(G.Sum(G.Must(G.Exp(z)), 1)))), tensor.Shape{n, 1}))
-	return G.Must(G.BroadcastSub(z, lse, nil, []byte{1}))
-}
-
-func weightedNLL(logp, yw *G.Node) *G.Node {
-	return G.Must(G.Neg(G.Must(G.Sum(G.Must(G.HadamardProd(logp, yw))))))
-}
-
 // adam is an in-place Adam (optkernel.Adam) that zeroes the gradients.
-type adam struct {
+type adam32 struct {
 	params []*G.Node
 	m, v   [][]float32
 	t      int
 }
 
-func newAdam(ps G.Nodes) *adam {
-	a := &adam{params: ps}
+func newAdam32(ps G.Nodes) *adam32 {
+	a := &adam32{params: ps}
 	for _, p := range ps {
 		n := p.Shape().TotalSize()
 		a.m = append(a.m, make([]float32, n))
@@ -143,7 +130,7 @@ func newAdam(ps G.Nodes) *adam {
 	return a
 }
 
-func (a *adam) step(lr float64) {
+func (a *adam32) step(lr float64) {
 	const b1, b2 = 0.9, 0.999
 	a.t++
 	c := optkernel.AdamConsts{B1: b1, A1: 1 - b1, B2: b2, A2: 1 - b2, Eps: 1e-8, Decay: 1,
@@ -157,7 +144,7 @@ func (a *adam) step(lr float64) {
 
 // batches returns k random batches (inputs N(0,1), uniform random labels as
 // one-hot/bs), as in the notes' benchmark: the loss stays realistic.
-func batches(k, bs, d, classes int, seed uint64) (xs, ys [][]float32) {
+func mlpBatches(k, bs, d, classes int, seed uint64) (xs, ys [][]float32) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	for range k {
 		x := make([]float32, bs*d)
@@ -178,7 +165,7 @@ func batches(k, bs, d, classes int, seed uint64) (xs, ys [][]float32) {
 // rest of the step is the same).
 func BenchmarkMLPStep(b *testing.B) {
 	const bs = 128
-	xs, ys := batches(16, bs, 784, 10, 5)
+	xs, ys := mlpBatches(16, bs, 784, 10, 5)
 	for _, v := range denseVariants {
 		b.Run(v.name, func(b *testing.B) {
 			m := newMLP(b, bs, 784, []int{512, 512}, 10, v.fn, 3)

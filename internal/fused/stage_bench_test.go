@@ -1,8 +1,7 @@
-package fastconv
+package fused
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -22,7 +21,7 @@ import (
 var stageVariants = []struct {
 	name string
 	fn   stageFunc
-}{{"gorgonia", refStage}, {"fastconv", Stage}}
+}{{"gorgonia", gorgoniaStage}, {"fused", Stage}}
 
 // BenchmarkStage times forward+backward of one stage at batch 128: the two
 // stages of the "medium" CNN teacher. The first stage's x is data (no input
@@ -30,16 +29,16 @@ var stageVariants = []struct {
 func BenchmarkStage(b *testing.B) {
 	shapes := []struct {
 		name     string
-		nc       netCase
+		nc       stNetCase
 		xIsParam bool
 	}{
-		{"1to16_28x28", netCase{n: 128, c: 1, h: 28, w: 28, outs: []int{16}, seed: 41}, false},
-		{"16to32_14x14", netCase{n: 128, c: 16, h: 14, w: 14, outs: []int{32}, seed: 42}, true},
+		{"1to16_28x28", stNetCase{n: 128, c: 1, h: 28, w: 28, outs: []int{16}, seed: 41}, false},
+		{"16to32_14x14", stNetCase{n: 128, c: 16, h: 14, w: 14, outs: []int{32}, seed: 42}, true},
 	}
 	for _, sh := range shapes {
 		for _, v := range stageVariants {
 			b.Run(sh.name+"/"+v.name, func(b *testing.B) {
-				ng := build(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam)
+				ng := stBuild(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam)
 				vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 				defer vm.Close()
 				b.ReportAllocs()
@@ -63,16 +62,7 @@ type cnn struct {
 	lossV  G.Value
 	params G.Nodes
 	xt, yt *tensor.Dense
-	adam   *adam
-}
-
-func glorot(rng *rand.Rand, n, fanIn, fanOut int) []float32 {
-	lim := math.Sqrt(6 / float64(fanIn+fanOut))
-	s := make([]float32, n)
-	for i := range s {
-		s[i] = float32((2*rng.Float64() - 1) * lim)
-	}
-	return s
+	opt    *adam32
 }
 
 func newCNN(tb testing.TB, bs int, stage stageFunc, seed uint64) *cnn {
@@ -87,7 +77,7 @@ func newCNN(tb testing.TB, bs int, stage stageFunc, seed uint64) *cnn {
 		}
 		data := make([]float32, n)
 		if !zero {
-			data = glorot(rng, n, fanIn, fanOut)
+			data = glorot32(rng, n, fanIn, fanOut)
 		}
 		p := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name),
 			G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))))
@@ -128,62 +118,13 @@ func newCNN(tb testing.TB, bs int, stage stageFunc, seed uint64) *cnn {
 	if err := G.Let(m.yw, m.yt); err != nil {
 		tb.Fatal(err)
 	}
-	m.adam = newAdam(m.params)
+	m.opt = newAdam32(m.params)
 	return m
-}
-
-// logSoftmax and weightedNLL are the stable forms of gorgonia-notes.md §4.
-func logSoftmax(x *G.Node) *G.Node {
-	n := x.Shape()[0]
-	mx := G.Must(G.Reshape(G.Must(G.Max(x, 1)), tensor.Shape{n, 1}))
-	z := G.Must(G.BroadcastSub(x, mx, nil, []byte{1}))
-	lse := G.Must(G.Reshape(G.Must(G.Log(G.Must(G.Sum(G.Must(G.Exp(z)), 1)))), tensor.Shape{n, 1}))
-	return G.Must(G.BroadcastSub(z, lse, nil, []byte{1}))
-}
-
-func weightedNLL(logp, yw *G.Node) *G.Node {
-	return G.Must(G.Neg(G.Must(G.Sum(G.Must(G.HadamardProd(logp, yw))))))
-}
-
-// adam is an in-place Adam (gorgonia-notes.md §5) that zeroes the gradients.
-type adam struct {
-	params []*G.Node
-	m, v   [][]float32
-	t      int
-}
-
-func newAdam(ps G.Nodes) *adam {
-	a := &adam{params: ps}
-	for _, p := range ps {
-		n := p.Shape().TotalSize()
-		a.m = append(a.m, make([]float32, n))
-		a.v = append(a.v, make([]float32, n))
-	}
-	return a
-}
-
-func (a *adam) step(lr float64) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	a.t++
-	c1 := 1 - math.Pow(b1, float64(a.t))
-	c2 := math.Sqrt(1 - math.Pow(b2, float64(a.t)))
-	for i, p := range a.params {
-		w := p.Value().Data().([]float32)
-		gv, _ := p.Grad()
-		g := gv.Data().([]float32)
-		m, v := a.m[i], a.v[i]
-		for j := range w {
-			m[j] = b1*m[j] + (1-b1)*g[j]
-			v[j] = b2*v[j] + (1-b2)*g[j]*g[j]
-			w[j] -= float32(lr * float64(m[j]) / c1 / (math.Sqrt(float64(v[j]))/c2 + eps))
-			g[j] = 0
-		}
-	}
 }
 
 // batches returns k random batches (inputs N(0,1), uniform random labels as
 // one-hot/bs), as in the notes' benchmark: the loss stays realistic.
-func batches(k, bs int, seed uint64) (xs, ys [][]float32) {
+func cnnBatches(k, bs int, seed uint64) (xs, ys [][]float32) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	for range k {
 		x := make([]float32, bs*28*28)
@@ -203,7 +144,7 @@ func batches(k, bs int, seed uint64) (xs, ys [][]float32) {
 // medium CNN teacher at batch 128.
 func BenchmarkCNNStep(b *testing.B) {
 	const bs = 128
-	xs, ys := batches(20, bs, 5)
+	xs, ys := cnnBatches(20, bs, 5)
 	for _, v := range stageVariants {
 		b.Run(v.name, func(b *testing.B) {
 			m := newCNN(b, bs, v.fn, 3)
@@ -218,28 +159,28 @@ func BenchmarkCNNStep(b *testing.B) {
 				if err := vm.RunAll(); err != nil {
 					b.Fatal(err)
 				}
-				m.adam.step(1e-3)
+				m.opt.step(1e-3)
 				vm.Reset()
 			}
 		})
 	}
 }
 
-// BenchmarkStageChunk tunes chunkBytes (fastconv only).
+// BenchmarkStageChunk tunes stageChunkBytes (Stage only).
 func BenchmarkStageChunk(b *testing.B) {
 	shapes := []struct {
 		name     string
-		nc       netCase
+		nc       stNetCase
 		xIsParam bool
 	}{
-		{"1to16_28x28", netCase{n: 128, c: 1, h: 28, w: 28, outs: []int{16}, seed: 41}, false},
-		{"16to32_14x14", netCase{n: 128, c: 16, h: 14, w: 14, outs: []int{32}, seed: 42}, true},
+		{"1to16_28x28", stNetCase{n: 128, c: 1, h: 28, w: 28, outs: []int{16}, seed: 41}, false},
+		{"16to32_14x14", stNetCase{n: 128, c: 16, h: 14, w: 14, outs: []int{32}, seed: 42}, true},
 	}
 	for _, kb := range []int{32, 128, 512, 1024, 1 << 20} {
 		for _, sh := range shapes {
 			b.Run(fmt.Sprintf("%s/chunk=%dKiB", sh.name, kb), func(b *testing.B) {
-				withChunkBytes(kb<<10, func() {
-					ng := build(b, sh.nc, sh.nc.data(), Stage, sh.xIsParam)
+				withStageChunkBytes(kb<<10, func() {
+					ng := stBuild(b, sh.nc, sh.nc.data(), Stage, sh.xIsParam)
 					vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 					defer vm.Close()
 					for b.Loop() {

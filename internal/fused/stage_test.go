@@ -1,4 +1,4 @@
-package fastconv
+package fused
 
 import (
 	"fmt"
@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"gonum.org/v1/gonum/diff/fd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -19,44 +18,29 @@ import (
 // PyTorch: the ∞-norm relative error max|got-want| / max|want| must not
 // exceed it. Both sides are float32 with different summation orders
 // (im2col layout, GEMM blocking), which gives errors around 1e-7–1e-6.
-const relTol = 1e-4
-
-// refStage is the gorgonia graph Stage replaces (the model's convStage).
-func refStage(x, w, b *G.Node) (*G.Node, error) {
-	c, err := G.Conv2d(x, w, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
-	if err != nil {
-		return nil, err
-	}
-	if c, err = G.BroadcastAdd(c, b, nil, []byte{0, 2, 3}); err != nil {
-		return nil, err
-	}
-	if c, err = G.Rectify(c); err != nil {
-		return nil, err
-	}
-	return G.MaxPool2D(c, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
-}
+const stRelTol = 1e-4
 
 type stageFunc func(x, w, b *G.Node) (*G.Node, error)
 
 // layer is one conv stage's parameters.
-type layer struct{ w, b []float32 }
+type stLayer struct{ w, b []float32 }
 
 // netCase describes a stack of stages on x (n,c,h,w) with loss Σ r⊙y.
-type netCase struct {
+type stNetCase struct {
 	n, c, h, w int
 	outs       []int // channels per stage
 	seed       uint64
 }
 
 // netData holds random inputs for a netCase.
-type netData struct {
+type stNetData struct {
 	x      []float32
-	layers []layer
+	layers []stLayer
 	r      []float32 // loss weights, shape of the last output
 	yShape []int
 }
 
-func randSlice(rng *rand.Rand, n int, scale float32) []float32 {
+func stRand(rng *rand.Rand, n int, scale float32) []float32 {
 	s := make([]float32, n)
 	for i := range s {
 		s[i] = scale * float32(rng.NormFloat64())
@@ -64,31 +48,31 @@ func randSlice(rng *rand.Rand, n int, scale float32) []float32 {
 	return s
 }
 
-func (nc netCase) data() netData {
+func (nc stNetCase) data() stNetData {
 	rng := rand.New(rand.NewPCG(nc.seed, 7))
-	d := netData{x: randSlice(rng, nc.n*nc.c*nc.h*nc.w, 1)}
+	d := stNetData{x: stRand(rng, nc.n*nc.c*nc.h*nc.w, 1)}
 	c, h, w := nc.c, nc.h, nc.w
 	for _, f := range nc.outs {
-		d.layers = append(d.layers, layer{
-			w: randSlice(rng, f*c*9, float32(1/math.Sqrt(float64(c*9)))),
-			b: randSlice(rng, f, 0.1),
+		d.layers = append(d.layers, stLayer{
+			w: stRand(rng, f*c*9, float32(1/math.Sqrt(float64(c*9)))),
+			b: stRand(rng, f, 0.1),
 		})
 		c, h, w = f, (h-2)/2+1, (w-2)/2+1
 	}
 	d.yShape = []int{nc.n, c, h, w}
-	d.r = randSlice(rng, nc.n*c*h*w, 1)
+	d.r = stRand(rng, nc.n*c*h*w, 1)
 	return d
 }
 
 // netResult holds the output and the gradients of one run.
-type netResult struct {
+type stNetResult struct {
 	y, dx []float32
 	dw    [][]float32
 	db    [][]float32
 }
 
 // netGraph is a built graph with its nodes.
-type netGraph struct {
+type stNetGraph struct {
 	g      *G.ExprGraph
 	x, y   *G.Node
 	loss   *G.Node
@@ -96,24 +80,20 @@ type netGraph struct {
 	wrt    G.Nodes
 }
 
-func tensorOf(data []float32, shape ...int) *tensor.Dense {
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(slices.Clone(data)))
-}
-
 // build makes the graph; xIsParam makes x a wrt node (so dx is computed).
-func build(t testing.TB, nc netCase, d netData, stage stageFunc, xIsParam bool) *netGraph {
+func stBuild(t testing.TB, nc stNetCase, d stNetData, stage stageFunc, xIsParam bool) *stNetGraph {
 	t.Helper()
 	g := G.NewGraph()
-	ng := &netGraph{g: g}
+	ng := &stNetGraph{g: g}
 	ng.x = G.NewTensor(g, tensor.Float32, 4, G.WithShape(nc.n, nc.c, nc.h, nc.w), G.WithName("x"),
-		G.WithValue(tensorOf(d.x, nc.n, nc.c, nc.h, nc.w)))
+		G.WithValue(tensorOf32(d.x, nc.n, nc.c, nc.h, nc.w)))
 	h := ng.x
 	c := nc.c
 	for i, f := range nc.outs {
 		w := G.NewTensor(g, tensor.Float32, 4, G.WithShape(f, c, 3, 3), G.WithName(fmt.Sprintf("w%d", i)),
-			G.WithValue(tensorOf(d.layers[i].w, f, c, 3, 3)))
+			G.WithValue(tensorOf32(d.layers[i].w, f, c, 3, 3)))
 		b := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, f, 1, 1), G.WithName(fmt.Sprintf("b%d", i)),
-			G.WithValue(tensorOf(d.layers[i].b, 1, f, 1, 1)))
+			G.WithValue(tensorOf32(d.layers[i].b, 1, f, 1, 1)))
 		ng.params = append(ng.params, w, b)
 		var err error
 		if h, err = stage(h, w, b); err != nil {
@@ -123,7 +103,7 @@ func build(t testing.TB, nc netCase, d netData, stage stageFunc, xIsParam bool) 
 	}
 	ng.y = h
 	r := G.NewTensor(g, tensor.Float32, 4, G.WithShape(d.yShape...), G.WithName("r"),
-		G.WithValue(tensorOf(d.r, d.yShape...)))
+		G.WithValue(tensorOf32(d.r, d.yShape...)))
 	ng.loss = G.Must(G.Sum(G.Must(G.HadamardProd(h, r))))
 	ng.wrt = slices.Clone(ng.params)
 	if xIsParam {
@@ -135,37 +115,37 @@ func build(t testing.TB, nc netCase, d netData, stage stageFunc, xIsParam bool) 
 	return ng
 }
 
-func dataOf(t testing.TB, v G.Value) []float32 {
+func stDataOf(t testing.TB, v G.Value) []float32 {
 	t.Helper()
 	return slices.Clone(v.Data().([]float32))
 }
 
-func gradOf(t testing.TB, n *G.Node) []float32 {
+func stGradOf(t testing.TB, n *G.Node) []float32 {
 	t.Helper()
 	v, err := n.Grad()
 	if err != nil {
 		t.Fatalf("grad of %v: %v", n.Name(), err)
 	}
-	return dataOf(t, v)
+	return stDataOf(t, v)
 }
 
-func (ng *netGraph) result(t testing.TB, withDX bool) netResult {
+func (ng *stNetGraph) result(t testing.TB, withDX bool) stNetResult {
 	t.Helper()
-	res := netResult{y: dataOf(t, ng.y.Value())}
+	res := stNetResult{y: stDataOf(t, ng.y.Value())}
 	for i := 0; i < len(ng.params); i += 2 {
-		res.dw = append(res.dw, gradOf(t, ng.params[i]))
-		res.db = append(res.db, gradOf(t, ng.params[i+1]))
+		res.dw = append(res.dw, stGradOf(t, ng.params[i]))
+		res.db = append(res.db, stGradOf(t, ng.params[i+1]))
 	}
 	if withDX {
-		res.dx = gradOf(t, ng.x)
+		res.dx = stGradOf(t, ng.x)
 	}
 	return res
 }
 
 // runTape runs one forward+backward pass with a TapeMachine.
-func runTape(t testing.TB, nc netCase, d netData, stage stageFunc, xIsParam bool) netResult {
+func stRunTape(t testing.TB, nc stNetCase, d stNetData, stage stageFunc, xIsParam bool) stNetResult {
 	t.Helper()
-	ng := build(t, nc, d, stage, xIsParam)
+	ng := stBuild(t, nc, d, stage, xIsParam)
 	vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
@@ -175,7 +155,7 @@ func runTape(t testing.TB, nc netCase, d netData, stage stageFunc, xIsParam bool
 }
 
 // relErr returns max|got-want| / max|want| (∞-norm relative error).
-func relErr(got, want []float32) float64 {
+func stRelErr(got, want []float32) float64 {
 	var num, den float64
 	for i := range want {
 		num = max(num, math.Abs(float64(got[i])-float64(want[i])))
@@ -187,13 +167,13 @@ func relErr(got, want []float32) float64 {
 	return num / den
 }
 
-func checkClose(t *testing.T, what string, got, want []float32, tol float64) {
+func stCheckClose(t *testing.T, what string, got, want []float32, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
 		return
 	}
-	e := relErr(got, want)
+	e := stRelErr(got, want)
 	if e > tol || math.IsNaN(e) {
 		t.Errorf("%s: relative error %.3g > %.0g", what, e, tol)
 	} else if testing.Verbose() {
@@ -201,23 +181,23 @@ func checkClose(t *testing.T, what string, got, want []float32, tol float64) {
 	}
 }
 
-func compareResults(t *testing.T, got, want netResult, tol float64) {
+func stCompare(t *testing.T, got, want stNetResult, tol float64) {
 	t.Helper()
-	checkClose(t, "y", got.y, want.y, tol)
+	stCheckClose(t, "y", got.y, want.y, tol)
 	if want.dx != nil {
-		checkClose(t, "dx", got.dx, want.dx, tol)
+		stCheckClose(t, "dx", got.dx, want.dx, tol)
 	}
 	for i := range want.dw {
-		checkClose(t, fmt.Sprintf("dw%d", i), got.dw[i], want.dw[i], tol)
-		checkClose(t, fmt.Sprintf("db%d", i), got.db[i], want.db[i], tol)
+		stCheckClose(t, fmt.Sprintf("dw%d", i), got.dw[i], want.dw[i], tol)
+		stCheckClose(t, fmt.Sprintf("db%d", i), got.db[i], want.db[i], tol)
 	}
 }
 
 // withChunkBytes runs f with a different chunk size (not parallel-safe).
-func withChunkBytes(n int, f func()) {
-	old := chunkBytes
-	chunkBytes = n
-	defer func() { chunkBytes = old }()
+func withStageChunkBytes(n int, f func()) {
+	old := stageChunkBytes
+	stageChunkBytes = n
+	defer func() { stageChunkBytes = old }()
 	f()
 }
 
@@ -225,7 +205,7 @@ func withChunkBytes(n int, f func()) {
 // Conv2d+BroadcastAdd+Rectify+MaxPool2D graph (the reference), on random
 // data, for even and odd sizes and chunk sizes from one image per chunk to the whole batch.
 func TestStageMatchesGorgonia(t *testing.T) {
-	cases := []netCase{
+	cases := []stNetCase{
 		{n: 3, c: 2, h: 7, w: 7, outs: []int{4}, seed: 1},      // odd: 7 → 3
 		{n: 2, c: 3, h: 8, w: 6, outs: []int{5}, seed: 2},      // even, non-square
 		{n: 4, c: 1, h: 28, w: 28, outs: []int{3}, seed: 3},    // MNIST-sized first stage
@@ -237,20 +217,20 @@ func TestStageMatchesGorgonia(t *testing.T) {
 	chunks := []struct {
 		name  string
 		bytes int
-	}{{"chunk=1image", 1}, {"chunk=default", chunkBytes}, {"chunk=2images", 0}}
+	}{{"chunk=1image", 1}, {"chunk=default", stageChunkBytes}, {"chunk=2images", 0}}
 	for _, nc := range cases {
 		for _, ch := range chunks {
 			name := fmt.Sprintf("%dx%dx%dx%d%v/%s", nc.n, nc.c, nc.h, nc.w, nc.outs, ch.name)
 			t.Run(name, func(t *testing.T) {
 				d := nc.data()
-				want := runTape(t, nc, d, refStage, true)
+				want := stRunTape(t, nc, d, gorgoniaStage, true)
 				bytes := ch.bytes
 				if bytes == 0 { // two images of the first stage per chunk: exercises a remainder chunk
 					bytes = 2 * max(nc.c*9, nc.outs[0]) * nc.h * nc.w * 4
 				}
-				var got netResult
-				withChunkBytes(bytes, func() { got = runTape(t, nc, d, Stage, true) })
-				compareResults(t, got, want, relTol)
+				var got stNetResult
+				withStageChunkBytes(bytes, func() { got = stRunTape(t, nc, d, Stage, true) })
+				stCompare(t, got, want, stRelTol)
 			})
 		}
 	}
@@ -260,27 +240,27 @@ func TestStageMatchesGorgonia(t *testing.T) {
 // skips its input gradient while a later stage computes it, and that the
 // parameter gradients still match gorgonia's.
 func TestStageSkipsUnusedDX(t *testing.T) {
-	nc := netCase{n: 3, c: 1, h: 12, w: 12, outs: []int{4, 6}, seed: 11}
+	nc := stNetCase{n: 3, c: 1, h: 12, w: 12, outs: []int{4, 6}, seed: 11}
 	d := nc.data()
-	want := runTape(t, nc, d, refStage, false)
+	want := stRunTape(t, nc, d, gorgoniaStage, false)
 
-	var ops []*stageOp
+	var ops []*fwdOp[float32]
 	spy := func(x, w, b *G.Node) (*G.Node, error) {
 		y, err := Stage(x, w, b)
 		if err == nil {
-			ops = append(ops, y.Op().(*stageOp))
+			ops = append(ops, y.Op().(*fwdOp[float32]))
 		}
 		return y, err
 	}
-	got := runTape(t, nc, d, spy, false)
-	compareResults(t, got, want, relTol)
+	got := stRunTape(t, nc, d, spy, false)
+	stCompare(t, got, want, stRelTol)
 	if len(ops) != 2 {
 		t.Fatalf("got %d stage ops, want 2", len(ops))
 	}
-	if ops[0].s.needDX() {
+	if anyUsed(ops[0].dx) {
 		t.Errorf("first stage (x is data): needDX = true, want false")
 	}
-	if !ops[1].s.needDX() {
+	if !anyUsed(ops[1].dx) {
 		t.Errorf("second stage (x is the first stage's output): needDX = false, want true")
 	}
 }
@@ -289,9 +269,9 @@ func TestStageSkipsUnusedDX(t *testing.T) {
 // Reset in between) accumulate to exactly twice those of one run, as with
 // gorgonia's ops, and a third run after zeroing equals the first.
 func TestStageRepeatedRuns(t *testing.T) {
-	nc := netCase{n: 4, c: 2, h: 10, w: 10, outs: []int{3, 5}, seed: 12}
+	nc := stNetCase{n: 4, c: 2, h: 10, w: 10, outs: []int{3, 5}, seed: 12}
 	d := nc.data()
-	ng := build(t, nc, d, Stage, true)
+	ng := stBuild(t, nc, d, Stage, true)
 	vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 	defer vm.Close()
 	run := func() {
@@ -311,10 +291,10 @@ func TestStageRepeatedRuns(t *testing.T) {
 		}
 		return out
 	}
-	checkClose(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
+	stCheckClose(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
 	for i := range first.dw {
-		checkClose(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
-		checkClose(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
+		stCheckClose(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
+		stCheckClose(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
 	}
 	for _, p := range ng.wrt {
 		gv, _ := p.Grad()
@@ -322,119 +302,49 @@ func TestStageRepeatedRuns(t *testing.T) {
 	}
 	run()
 	third := ng.result(t, true)
-	compareResults(t, third, first, 0)
+	stCompare(t, third, first, 0)
 }
 
 // TestStageLispMachine checks the DoDiff path (LispMachine) against the
 // TapeMachine result of gorgonia's graph.
 func TestStageLispMachine(t *testing.T) {
-	nc := netCase{n: 2, c: 2, h: 9, w: 8, outs: []int{3, 4}, seed: 13}
+	nc := stNetCase{n: 2, c: 2, h: 9, w: 8, outs: []int{3, 4}, seed: 13}
 	d := nc.data()
-	want := runTape(t, nc, d, refStage, true)
+	want := stRunTape(t, nc, d, gorgoniaStage, true)
 
 	g := G.NewGraph()
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(nc.n, nc.c, nc.h, nc.w), G.WithName("x"),
-		G.WithValue(tensorOf(d.x, nc.n, nc.c, nc.h, nc.w)))
+		G.WithValue(tensorOf32(d.x, nc.n, nc.c, nc.h, nc.w)))
 	h := x
 	c := nc.c
 	var params G.Nodes
 	for i, f := range nc.outs {
-		w := G.NewTensor(g, tensor.Float32, 4, G.WithShape(f, c, 3, 3), G.WithValue(tensorOf(d.layers[i].w, f, c, 3, 3)))
-		b := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, f, 1, 1), G.WithValue(tensorOf(d.layers[i].b, 1, f, 1, 1)))
+		w := G.NewTensor(g, tensor.Float32, 4, G.WithShape(f, c, 3, 3), G.WithValue(tensorOf32(d.layers[i].w, f, c, 3, 3)))
+		b := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, f, 1, 1), G.WithValue(tensorOf32(d.layers[i].b, 1, f, 1, 1)))
 		params = append(params, w, b)
 		h = G.Must(Stage(h, w, b))
 		c = f
 	}
-	r := G.NewTensor(g, tensor.Float32, 4, G.WithShape(d.yShape...), G.WithValue(tensorOf(d.r, d.yShape...)))
+	r := G.NewTensor(g, tensor.Float32, 4, G.WithShape(d.yShape...), G.WithValue(tensorOf32(d.r, d.yShape...)))
 	G.Must(G.Sum(G.Must(G.HadamardProd(h, r)))) // the scalar root the LispMachine differentiates
 	m := G.NewLispMachine(g)
 	defer m.Close()
 	if err := m.RunAll(); err != nil {
 		t.Fatalf("LispMachine: %v", err)
 	}
-	got := netResult{y: dataOf(t, h.Value()), dx: gradOf(t, x)}
+	got := stNetResult{y: stDataOf(t, h.Value()), dx: stGradOf(t, x)}
 	for i := 0; i < len(params); i += 2 {
-		got.dw = append(got.dw, gradOf(t, params[i]))
-		got.db = append(got.db, gradOf(t, params[i+1]))
+		got.dw = append(got.dw, stGradOf(t, params[i]))
+		got.db = append(got.db, stGradOf(t, params[i+1]))
 	}
-	compareResults(t, got, want, relTol)
-}
-
-// TestStageFiniteDifferences checks all gradients against central finite
-// differences (gonum/diff/fd) of L = Σ r⊙Stage(x,w,b) evaluated with the op's
-// forward pass only. L is piecewise linear in every input, so a central
-// difference is exact unless a ReLU or max switches within ±step; the
-// remaining error is float32 rounding of L (≈1e-7·Σ|r·y|) divided by the
-// step, about 1e-4 here. Tolerance: 2e-3 relative (∞-norm).
-func TestStageFiniteDifferences(t *testing.T) {
-	nc := netCase{n: 2, c: 2, h: 5, w: 5, outs: []int{3}, seed: 14}
-	d := nc.data()
-	got := runTape(t, nc, d, Stage, true)
-
-	// The forward-only loss as a function of one flattened input vector.
-	lossOf := func(which int) func([]float64) float64 {
-		return func(v []float64) float64 {
-			dd := netData{x: d.x, layers: []layer{{w: d.layers[0].w, b: d.layers[0].b}}, r: d.r, yShape: d.yShape}
-			p := make([]float32, len(v))
-			for i := range v {
-				p[i] = float32(v[i])
-			}
-			switch which {
-			case 0:
-				dd.x = p
-			case 1:
-				dd.layers[0].w = p
-			case 2:
-				dd.layers[0].b = p
-			}
-			return forwardLoss(t, nc, dd)
-		}
-	}
-	settings := &fd.Settings{Formula: fd.Central, Step: 1e-3}
-	for i, in := range []struct {
-		name string
-		v    []float32
-		grad []float32
-	}{{"dx", d.x, got.dx}, {"dw", d.layers[0].w, got.dw[0]}, {"db", d.layers[0].b, got.db[0]}} {
-		v := make([]float64, len(in.v))
-		for j, e := range in.v {
-			v[j] = float64(e)
-		}
-		num := fd.Gradient(nil, lossOf(i), v, settings)
-		want := make([]float32, len(num))
-		for j, e := range num {
-			want[j] = float32(e)
-		}
-		checkClose(t, in.name+" vs finite differences", in.grad, want, 2e-3)
-	}
-}
-
-// forwardLoss evaluates Σ r⊙Stage(x,w,b) (one stage) in float64 from the
-// op's float32 output.
-func forwardLoss(t testing.TB, nc netCase, d netData) float64 {
-	g := G.NewGraph()
-	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(nc.n, nc.c, nc.h, nc.w), G.WithValue(tensorOf(d.x, nc.n, nc.c, nc.h, nc.w)))
-	f := nc.outs[0]
-	w := G.NewTensor(g, tensor.Float32, 4, G.WithShape(f, nc.c, 3, 3), G.WithValue(tensorOf(d.layers[0].w, f, nc.c, 3, 3)))
-	b := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, f, 1, 1), G.WithValue(tensorOf(d.layers[0].b, 1, f, 1, 1)))
-	y := G.Must(Stage(x, w, b))
-	vm := G.NewTapeMachine(g)
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
-	var s float64
-	for i, v := range y.Value().Data().([]float32) {
-		s += float64(v) * float64(d.r[i])
-	}
-	return s
+	stCompare(t, got, want, stRelTol)
 }
 
 // TestStageGorgoniaTies checks the tie rules on exact zeros, which occur in
 // real networks (dead ReLU regions with zero bias): gradients must equal
 // gorgonia's, whose Rectify derivative is 1 at 0.
 func TestStageGorgoniaTies(t *testing.T) {
-	nc := netCase{n: 2, c: 2, h: 8, w: 8, outs: []int{3, 4}, seed: 15}
+	nc := stNetCase{n: 2, c: 2, h: 8, w: 8, outs: []int{3, 4}, seed: 15}
 	d := nc.data()
 	for i := range d.x { // zero blocks and zero biases make whole windows exactly 0
 		if (i/8)%4 < 2 {
@@ -444,30 +354,30 @@ func TestStageGorgoniaTies(t *testing.T) {
 	for _, l := range d.layers {
 		clear(l.b)
 	}
-	want := runTape(t, nc, d, refStage, true)
-	got := runTape(t, nc, d, Stage, true)
-	compareResults(t, got, want, relTol)
+	want := stRunTape(t, nc, d, gorgoniaStage, true)
+	got := stRunTape(t, nc, d, Stage, true)
+	stCompare(t, got, want, stRelTol)
 }
 
 // TestStageConcurrentGraphs runs independent graphs in goroutines (run with
 // -race): each must reproduce its sequential result exactly.
 func TestStageConcurrentGraphs(t *testing.T) {
-	cases := []netCase{
+	cases := []stNetCase{
 		{n: 4, c: 1, h: 12, w: 12, outs: []int{4, 6}, seed: 21},
 		{n: 3, c: 2, h: 10, w: 10, outs: []int{5, 3}, seed: 22},
 		{n: 4, c: 1, h: 12, w: 12, outs: []int{4, 6}, seed: 23},
 	}
-	want := make([]netResult, len(cases))
+	want := make([]stNetResult, len(cases))
 	for i, nc := range cases {
-		want[i] = runTape(t, nc, nc.data(), Stage, true)
+		want[i] = stRunTape(t, nc, nc.data(), Stage, true)
 	}
-	got := make([]netResult, len(cases))
+	got := make([]stNetResult, len(cases))
 	var wg sync.WaitGroup
 	for i, nc := range cases {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ng := build(t, nc, nc.data(), Stage, true)
+			ng := stBuild(t, nc, nc.data(), Stage, true)
 			vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 			defer vm.Close()
 			for range 3 {
@@ -487,7 +397,7 @@ func TestStageConcurrentGraphs(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range cases {
-		compareResults(t, got[i], want[i], 0)
+		stCompare(t, got[i], want[i], 0)
 	}
 }
 
@@ -524,11 +434,11 @@ func TestStageErrors(t *testing.T) {
 // gorgonia-notes.md §6 (CompileFunction on the training graph) and an eval
 // graph with another batch size sharing the weights (G.WithValue).
 func TestStageForwardOnlyProgram(t *testing.T) {
-	nc := netCase{n: 3, c: 1, h: 10, w: 10, outs: []int{4, 5}, seed: 16}
+	nc := stNetCase{n: 3, c: 1, h: 10, w: 10, outs: []int{4, 5}, seed: 16}
 	d := nc.data()
-	want := runTape(t, nc, d, refStage, false)
+	want := stRunTape(t, nc, d, gorgoniaStage, false)
 
-	ng := build(t, nc, d, Stage, false)
+	ng := stBuild(t, nc, d, Stage, false)
 	prog, locMap, err := G.CompileFunction(ng.g, G.Nodes{ng.x}, G.Nodes{ng.y})
 	if err != nil {
 		t.Fatal(err)
@@ -538,13 +448,13 @@ func TestStageForwardOnlyProgram(t *testing.T) {
 	if err := fvm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	checkClose(t, "forward-only y", dataOf(t, ng.y.Value()), want.y, relTol)
+	stCheckClose(t, "forward-only y", stDataOf(t, ng.y.Value()), want.y, stRelTol)
 
 	// Eval graph: batch 1 (the last image), same weight tensors.
 	g := G.NewGraph()
 	per := nc.c * nc.h * nc.w
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, nc.c, nc.h, nc.w),
-		G.WithValue(tensorOf(d.x[(nc.n-1)*per:], 1, nc.c, nc.h, nc.w)))
+		G.WithValue(tensorOf32(d.x[(nc.n-1)*per:], 1, nc.c, nc.h, nc.w)))
 	h := x
 	for i := 0; i < len(ng.params); i += 2 {
 		w := G.NewTensor(g, tensor.Float32, 4, G.WithShape(ng.params[i].Shape()...), G.WithValue(ng.params[i].Value()))
@@ -557,7 +467,7 @@ func TestStageForwardOnlyProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	perOut := len(want.y) / nc.n
-	checkClose(t, "eval graph y (last image)", dataOf(t, h.Value()), want.y[(nc.n-1)*perOut:], relTol)
+	stCheckClose(t, "eval graph y (last image)", stDataOf(t, h.Value()), want.y[(nc.n-1)*perOut:], stRelTol)
 }
 
 // TestStageReusesBuffers checks that a forward+backward pass allocates only
@@ -566,29 +476,13 @@ func TestStageForwardOnlyProgram(t *testing.T) {
 // intermediate on every run). Bound: 64 KiB per pass, against 2.6 MB of
 // outputs and 2.4 MB of scratch for this shape.
 func TestStageReusesBuffers(t *testing.T) {
-	nc := netCase{n: 32, c: 8, h: 14, w: 14, outs: []int{16}, seed: 17}
+	nc := stNetCase{n: 32, c: 8, h: 14, w: 14, outs: []int{16}, seed: 17}
 	d := nc.data()
-	geo, err := checkStage(
-		G.NewTensor(G.NewGraph(), tensor.Float32, 4, G.WithShape(nc.n, nc.c, nc.h, nc.w)),
-		G.NewTensor(G.NewGraph(), tensor.Float32, 4, G.WithShape(16, nc.c, 3, 3)),
-		G.NewTensor(G.NewGraph(), tensor.Float32, 4, G.WithShape(1, 16, 1, 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := &stageOp{g: geo, s: &scratch{}}
-	x := tensorOf(d.x, nc.n, nc.c, nc.h, nc.w)
-	w := tensorOf(d.layers[0].w, 16, nc.c, 3, 3)
-	b := tensorOf(d.layers[0].b, 1, 16, 1, 1)
-	gy := tensorOf(d.r, d.yShape...)
-	bwd := &stageGradOp{op}
-	pass := func() {
-		if _, err := op.Do(x, w, b); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := bwd.Do(x, w, gy); err != nil {
-			t.Fatal(err)
-		}
-	}
+	x := tensorOf32(d.x, nc.n, nc.c, nc.h, nc.w)
+	w := tensorOf32(d.layers[0].w, 16, nc.c, 3, 3)
+	b := tensorOf32(d.layers[0].b, 1, 16, 1, 1)
+	gy := tensorOf32(d.r, d.yShape...)
+	pass := directPass(t, func(ns G.Nodes) (*G.Node, error) { return Stage(ns[0], ns[1], ns[2]) }, gy, x, w, b)
 	pass() // warm up: allocates the buffers
 	const runs = 10
 	var before, after runtime.MemStats
@@ -615,7 +509,7 @@ func TestStageReusesBuffers(t *testing.T) {
 // every other tensor.
 func TestCNNTrainingMatchesGorgonia(t *testing.T) {
 	const bs, steps = 16, 15
-	xs, ys := batches(1, bs, 9)
+	xs, ys := cnnBatches(1, bs, 9)
 	train := func(stage stageFunc) (losses []float32, weights [][]float32) {
 		m := newCNN(t, bs, stage, 4)
 		vm := G.NewTapeMachine(m.g, G.BindDualValues(m.params...))
@@ -627,15 +521,15 @@ func TestCNNTrainingMatchesGorgonia(t *testing.T) {
 				t.Fatal(err)
 			}
 			losses = append(losses, m.lossV.Data().(float32))
-			m.adam.step(1e-3)
+			m.opt.step(1e-3)
 			vm.Reset()
 		}
 		for _, p := range m.params {
-			weights = append(weights, dataOf(t, p.Value()))
+			weights = append(weights, stDataOf(t, p.Value()))
 		}
 		return losses, weights
 	}
-	wantL, wantW := train(refStage)
+	wantL, wantW := train(gorgoniaStage)
 	gotL, gotW := train(Stage)
 	for i := range wantL {
 		if e := math.Abs(float64(gotL[i]-wantL[i])) / math.Abs(float64(wantL[i])); e > 1e-3 {
@@ -646,6 +540,6 @@ func TestCNNTrainingMatchesGorgonia(t *testing.T) {
 		t.Errorf("loss did not halve on one batch: %v → %v", wantL[0], wantL[steps-1])
 	}
 	for i := range wantW {
-		checkClose(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-2)
+		stCheckClose(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-2)
 	}
 }

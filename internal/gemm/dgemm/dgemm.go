@@ -1,6 +1,6 @@
 // Package dgemm is a float64 matrix product for the affine calibrators:
 // gonum's blas.Float64 with Dgemm and Dsyrk replaced by a packed,
-// cache-blocked product around a 6×8 register-blocked micro-kernel (the
+// cache-blocked product (the float64 sibling of internal/gemm's SGEMM, next to it) around a 6×8 register-blocked micro-kernel (the
 // BLIS design: Van Zee & van de Geijn 2015, "BLIS: A Framework for Rapidly
 // Instantiating BLAS Functionality"; Goto & van de Geijn 2008, "Anatomy of
 // High-Performance Matrix Multiplication"). On amd64 CPUs with AVX2 and FMA

@@ -1,4 +1,4 @@
-package fastdense
+package fused
 
 import (
 	"fmt"
@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"gonum.org/v1/gonum/diff/fd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -21,50 +20,35 @@ import (
 // elementwise roundings; the measured error is 0 (bit-identical) in pure Go
 // and with OpenBLAS. The tolerance leaves room for a BLAS whose kernels
 // depend on operand alignment (float32 rounding, about 1e-7).
-const relTol = 1e-5
-
-// refDense is the gorgonia graph Dense replaces (the model's dense layer).
-func refDense(x, w, b *G.Node, relu bool) (*G.Node, error) {
-	h, err := G.Mul(x, w)
-	if err != nil {
-		return nil, err
-	}
-	if h, err = G.BroadcastAdd(h, b, nil, []byte{0}); err != nil {
-		return nil, err
-	}
-	if relu {
-		return G.Rectify(h)
-	}
-	return h, nil
-}
+const dnRelTol = 1e-5
 
 type denseFunc func(x, w, b *G.Node, relu bool) (*G.Node, error)
 
 // netCase describes a stack of dense layers on x (n,in), ReLU after every
 // layer but the last (an MLP), with loss Σ r⊙y.
-type netCase struct {
+type dnNetCase struct {
 	n, in    int
 	outs     []int // widths per layer
 	lastRelu bool  // ReLU after the last layer too
 	seed     uint64
 }
 
-func (nc netCase) relu(i int) bool { return i < len(nc.outs)-1 || nc.lastRelu }
+func (nc dnNetCase) relu(i int) bool { return i < len(nc.outs)-1 || nc.lastRelu }
 
-func (nc netCase) String() string {
+func (nc dnNetCase) String() string {
 	return fmt.Sprintf("%dx%d%v relu-last=%v", nc.n, nc.in, nc.outs, nc.lastRelu)
 }
 
 // layer is one dense layer's parameters.
-type layer struct{ w, b []float32 }
+type dnLayer struct{ w, b []float32 }
 
-type netData struct {
+type dnNetData struct {
 	x      []float32
-	layers []layer
+	layers []dnLayer
 	r      []float32 // loss weights, shape of the last output
 }
 
-func randSlice(rng *rand.Rand, n int, scale float32) []float32 {
+func dnRand(rng *rand.Rand, n int, scale float32) []float32 {
 	s := make([]float32, n)
 	for i := range s {
 		s[i] = scale * float32(rng.NormFloat64())
@@ -72,27 +56,27 @@ func randSlice(rng *rand.Rand, n int, scale float32) []float32 {
 	return s
 }
 
-func (nc netCase) data() netData {
+func (nc dnNetCase) data() dnNetData {
 	rng := rand.New(rand.NewPCG(nc.seed, 7))
-	d := netData{x: randSlice(rng, nc.n*nc.in, 1)}
+	d := dnNetData{x: dnRand(rng, nc.n*nc.in, 1)}
 	in := nc.in
 	for _, out := range nc.outs {
-		d.layers = append(d.layers, layer{
-			w: randSlice(rng, in*out, float32(1/math.Sqrt(float64(in)))),
-			b: randSlice(rng, out, 0.1),
+		d.layers = append(d.layers, dnLayer{
+			w: dnRand(rng, in*out, float32(1/math.Sqrt(float64(in)))),
+			b: dnRand(rng, out, 0.1),
 		})
 		in = out
 	}
-	d.r = randSlice(rng, nc.n*in, 1)
+	d.r = dnRand(rng, nc.n*in, 1)
 	return d
 }
 
-type netResult struct {
+type dnNetResult struct {
 	y, dx  []float32
 	dw, db [][]float32
 }
 
-type netGraph struct {
+type dnNetGraph struct {
 	g      *G.ExprGraph
 	x, y   *G.Node
 	loss   *G.Node
@@ -100,23 +84,19 @@ type netGraph struct {
 	wrt    G.Nodes
 }
 
-func tensorOf(data []float32, shape ...int) *tensor.Dense {
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(slices.Clone(data)))
-}
-
 // build makes the graph; xIsParam makes x a wrt node (so dx is computed).
-func build(t testing.TB, nc netCase, d netData, layerFn denseFunc, xIsParam bool) *netGraph {
+func dnBuild(t testing.TB, nc dnNetCase, d dnNetData, layerFn denseFunc, xIsParam bool) *dnNetGraph {
 	t.Helper()
 	g := G.NewGraph()
-	ng := &netGraph{g: g}
+	ng := &dnNetGraph{g: g}
 	ng.x = G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, nc.in), G.WithName("x"),
-		G.WithValue(tensorOf(d.x, nc.n, nc.in)))
+		G.WithValue(tensorOf32(d.x, nc.n, nc.in)))
 	h, in := ng.x, nc.in
 	for i, out := range nc.outs {
 		w := G.NewMatrix(g, tensor.Float32, G.WithShape(in, out), G.WithName(fmt.Sprintf("w%d", i)),
-			G.WithValue(tensorOf(d.layers[i].w, in, out)))
+			G.WithValue(tensorOf32(d.layers[i].w, in, out)))
 		b := G.NewMatrix(g, tensor.Float32, G.WithShape(1, out), G.WithName(fmt.Sprintf("b%d", i)),
-			G.WithValue(tensorOf(d.layers[i].b, 1, out)))
+			G.WithValue(tensorOf32(d.layers[i].b, 1, out)))
 		ng.params = append(ng.params, w, b)
 		var err error
 		if h, err = layerFn(h, w, b, nc.relu(i)); err != nil {
@@ -125,7 +105,7 @@ func build(t testing.TB, nc netCase, d netData, layerFn denseFunc, xIsParam bool
 		in = out
 	}
 	ng.y = h
-	r := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, in), G.WithName("r"), G.WithValue(tensorOf(d.r, nc.n, in)))
+	r := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, in), G.WithName("r"), G.WithValue(tensorOf32(d.r, nc.n, in)))
 	ng.loss = G.Must(G.Sum(G.Must(G.HadamardProd(h, r))))
 	ng.wrt = slices.Clone(ng.params)
 	if xIsParam {
@@ -137,37 +117,37 @@ func build(t testing.TB, nc netCase, d netData, layerFn denseFunc, xIsParam bool
 	return ng
 }
 
-func dataOf(t testing.TB, v G.Value) []float32 {
+func dnDataOf(t testing.TB, v G.Value) []float32 {
 	t.Helper()
 	return slices.Clone(v.Data().([]float32))
 }
 
-func gradOf(t testing.TB, n *G.Node) []float32 {
+func dnGradOf(t testing.TB, n *G.Node) []float32 {
 	t.Helper()
 	v, err := n.Grad()
 	if err != nil {
 		t.Fatalf("grad of %v: %v", n.Name(), err)
 	}
-	return dataOf(t, v)
+	return dnDataOf(t, v)
 }
 
-func (ng *netGraph) result(t testing.TB, withDX bool) netResult {
+func (ng *dnNetGraph) result(t testing.TB, withDX bool) dnNetResult {
 	t.Helper()
-	res := netResult{y: dataOf(t, ng.y.Value())}
+	res := dnNetResult{y: dnDataOf(t, ng.y.Value())}
 	for i := 0; i < len(ng.params); i += 2 {
-		res.dw = append(res.dw, gradOf(t, ng.params[i]))
-		res.db = append(res.db, gradOf(t, ng.params[i+1]))
+		res.dw = append(res.dw, dnGradOf(t, ng.params[i]))
+		res.db = append(res.db, dnGradOf(t, ng.params[i+1]))
 	}
 	if withDX {
-		res.dx = gradOf(t, ng.x)
+		res.dx = dnGradOf(t, ng.x)
 	}
 	return res
 }
 
 // runTape runs one forward+backward pass with a TapeMachine.
-func runTape(t testing.TB, nc netCase, d netData, layerFn denseFunc, xIsParam bool) netResult {
+func dnRunTape(t testing.TB, nc dnNetCase, d dnNetData, layerFn denseFunc, xIsParam bool) dnNetResult {
 	t.Helper()
-	ng := build(t, nc, d, layerFn, xIsParam)
+	ng := dnBuild(t, nc, d, layerFn, xIsParam)
 	vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
@@ -178,7 +158,7 @@ func runTape(t testing.TB, nc netCase, d netData, layerFn denseFunc, xIsParam bo
 
 // relErr returns max|got-want| / max|want| (∞-norm relative error); NaNs
 // must sit at the same positions.
-func relErr(got, want []float32) float64 {
+func dnRelErr(got, want []float32) float64 {
 	var num, den float64
 	for i := range want {
 		g, w := float64(got[i]), float64(want[i])
@@ -197,13 +177,13 @@ func relErr(got, want []float32) float64 {
 	return num / den
 }
 
-func checkClose(t *testing.T, what string, got, want []float32, tol float64) {
+func dnCheckClose(t *testing.T, what string, got, want []float32, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
 		return
 	}
-	e := relErr(got, want)
+	e := dnRelErr(got, want)
 	if e > tol || math.IsNaN(e) {
 		t.Errorf("%s: relative error %.3g > %.0g", what, e, tol)
 	} else if testing.Verbose() {
@@ -211,15 +191,15 @@ func checkClose(t *testing.T, what string, got, want []float32, tol float64) {
 	}
 }
 
-func compareResults(t *testing.T, got, want netResult, tol float64) {
+func dnCompare(t *testing.T, got, want dnNetResult, tol float64) {
 	t.Helper()
-	checkClose(t, "y", got.y, want.y, tol)
+	dnCheckClose(t, "y", got.y, want.y, tol)
 	if want.dx != nil {
-		checkClose(t, "dx", got.dx, want.dx, tol)
+		dnCheckClose(t, "dx", got.dx, want.dx, tol)
 	}
 	for i := range want.dw {
-		checkClose(t, fmt.Sprintf("dw%d", i), got.dw[i], want.dw[i], tol)
-		checkClose(t, fmt.Sprintf("db%d", i), got.db[i], want.db[i], tol)
+		dnCheckClose(t, fmt.Sprintf("dw%d", i), got.dw[i], want.dw[i], tol)
+		dnCheckClose(t, fmt.Sprintf("db%d", i), got.db[i], want.db[i], tol)
 	}
 }
 
@@ -228,7 +208,7 @@ func compareResults(t *testing.T, got, want netResult, tol float64) {
 // random data: single layers with and without ReLU, MLP stacks, a batch of
 // one row and a layer of width one.
 func TestDenseMatchesGorgonia(t *testing.T) {
-	cases := []netCase{
+	cases := []dnNetCase{
 		{n: 5, in: 7, outs: []int{3}, seed: 1},                      // one linear layer
 		{n: 5, in: 7, outs: []int{3}, lastRelu: true, seed: 2},      // one ReLU layer
 		{n: 1, in: 4, outs: []int{6, 2}, seed: 3},                   // batch of one
@@ -246,9 +226,9 @@ func TestDenseMatchesGorgonia(t *testing.T) {
 	for _, nc := range cases {
 		t.Run(nc.String(), func(t *testing.T) {
 			d := nc.data()
-			want := runTape(t, nc, d, refDense, true)
-			got := runTape(t, nc, d, Dense, true)
-			compareResults(t, got, want, relTol)
+			want := dnRunTape(t, nc, d, gorgoniaDense, true)
+			got := dnRunTape(t, nc, d, Dense, true)
+			dnCompare(t, got, want, dnRelTol)
 		})
 	}
 }
@@ -258,32 +238,32 @@ func TestDenseMatchesGorgonia(t *testing.T) {
 // skipped dx is zero, and that the parameter gradients still match
 // gorgonia's.
 func TestDenseSkipsUnusedDX(t *testing.T) {
-	nc := netCase{n: 6, in: 9, outs: []int{8, 7, 3}, seed: 11}
+	nc := dnNetCase{n: 6, in: 9, outs: []int{8, 7, 3}, seed: 11}
 	d := nc.data()
-	want := runTape(t, nc, d, refDense, false)
+	want := dnRunTape(t, nc, d, gorgoniaDense, false)
 
-	var ops []*denseOp
+	var ops []*fwdOp[float32]
 	spy := func(x, w, b *G.Node, relu bool) (*G.Node, error) {
 		y, err := Dense(x, w, b, relu)
 		if err == nil {
-			ops = append(ops, y.Op().(*denseOp))
+			ops = append(ops, y.Op().(*fwdOp[float32]))
 		}
 		return y, err
 	}
-	got := runTape(t, nc, d, spy, false)
-	compareResults(t, got, want, relTol)
+	got := dnRunTape(t, nc, d, spy, false)
+	dnCompare(t, got, want, dnRelTol)
 	if len(ops) != 3 {
 		t.Fatalf("got %d dense ops, want 3", len(ops))
 	}
-	if ops[0].s.needDX() {
+	if anyUsed(ops[0].dx) {
 		t.Errorf("first layer (x is data): needDX = true, want false")
 	}
 	for i, op := range ops[1:] {
-		if !op.s.needDX() {
+		if !anyUsed(op.dx) {
 			t.Errorf("layer %d (x is the previous layer's output): needDX = false, want true", i+1)
 		}
 	}
-	for i, v := range ops[0].s.dx {
+	for i, v := range ops[0].grads[0] {
 		if v != 0 {
 			t.Fatalf("skipped dx[%d] = %v, want 0", i, v)
 		}
@@ -297,13 +277,13 @@ func TestDenseSkipsUnusedDX(t *testing.T) {
 func TestDenseSharedInput(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 1))
 	const n, in, hid, out = 7, 5, 6, 3
-	x := randSlice(rng, n*in, 1)
-	ws := [][]float32{randSlice(rng, in*hid, 0.5), randSlice(rng, in*hid, 0.5), randSlice(rng, hid*out, 0.5), randSlice(rng, hid*out, 0.5)}
-	bs := [][]float32{randSlice(rng, hid, 0.1), randSlice(rng, hid, 0.1), randSlice(rng, out, 0.1), randSlice(rng, out, 0.1)}
-	r1, r2 := randSlice(rng, n*out, 1), randSlice(rng, n*out, 1)
+	x := dnRand(rng, n*in, 1)
+	ws := [][]float32{dnRand(rng, in*hid, 0.5), dnRand(rng, in*hid, 0.5), dnRand(rng, hid*out, 0.5), dnRand(rng, hid*out, 0.5)}
+	bs := [][]float32{dnRand(rng, hid, 0.1), dnRand(rng, hid, 0.1), dnRand(rng, out, 0.1), dnRand(rng, out, 0.1)}
+	r1, r2 := dnRand(rng, n*out, 1), dnRand(rng, n*out, 1)
 	run := func(fn denseFunc) (res []([]float32)) {
 		g := G.NewGraph()
-		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(n, in), G.WithName("x"), G.WithValue(tensorOf(x, n, in)))
+		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(n, in), G.WithName("x"), G.WithValue(tensorOf32(x, n, in)))
 		var params G.Nodes
 		for i := range ws {
 			rows := in
@@ -312,17 +292,17 @@ func TestDenseSharedInput(t *testing.T) {
 			}
 			params = append(params,
 				G.NewMatrix(g, tensor.Float32, G.WithShape(rows, len(bs[i])), G.WithName(fmt.Sprintf("w%d", i)),
-					G.WithValue(tensorOf(ws[i], rows, len(bs[i])))),
+					G.WithValue(tensorOf32(ws[i], rows, len(bs[i])))),
 				G.NewMatrix(g, tensor.Float32, G.WithShape(1, len(bs[i])), G.WithName(fmt.Sprintf("b%d", i)),
-					G.WithValue(tensorOf(bs[i], 1, len(bs[i])))))
+					G.WithValue(tensorOf32(bs[i], 1, len(bs[i])))))
 		}
 		h1 := G.Must(fn(xn, params[0], params[1], true))
 		h2 := G.Must(fn(xn, params[2], params[3], true))
 		h := G.Must(G.Add(h1, h2))
 		y1 := G.Must(fn(h, params[4], params[5], false))
 		y2 := G.Must(fn(h, params[6], params[7], false))
-		rn1 := G.NewMatrix(g, tensor.Float32, G.WithShape(n, out), G.WithValue(tensorOf(r1, n, out)))
-		rn2 := G.NewMatrix(g, tensor.Float32, G.WithShape(n, out), G.WithValue(tensorOf(r2, n, out)))
+		rn1 := G.NewMatrix(g, tensor.Float32, G.WithShape(n, out), G.WithValue(tensorOf32(r1, n, out)))
+		rn2 := G.NewMatrix(g, tensor.Float32, G.WithShape(n, out), G.WithValue(tensorOf32(r2, n, out)))
 		loss := G.Must(G.Add(G.Must(G.Sum(G.Must(G.HadamardProd(y1, rn1)))), G.Must(G.Sum(G.Must(G.HadamardProd(y2, rn2))))))
 		wrt := append(slices.Clone(params), xn)
 		if _, err := G.Grad(loss, wrt...); err != nil {
@@ -333,15 +313,15 @@ func TestDenseSharedInput(t *testing.T) {
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
 		}
-		res = append(res, dataOf(t, y1.Value()), dataOf(t, y2.Value()))
+		res = append(res, dnDataOf(t, y1.Value()), dnDataOf(t, y2.Value()))
 		for _, p := range wrt {
-			res = append(res, gradOf(t, p))
+			res = append(res, dnGradOf(t, p))
 		}
 		return res
 	}
-	want, got := run(refDense), run(Dense)
+	want, got := run(gorgoniaDense), run(Dense)
 	for i := range want {
-		checkClose(t, fmt.Sprintf("output/gradient %d", i), got[i], want[i], relTol)
+		dnCheckClose(t, fmt.Sprintf("output/gradient %d", i), got[i], want[i], dnRelTol)
 	}
 }
 
@@ -350,9 +330,9 @@ func TestDenseSharedInput(t *testing.T) {
 // those of one run, as with gorgonia's ops, and a third run after zeroing
 // equals the first.
 func TestDenseRepeatedRuns(t *testing.T) {
-	nc := netCase{n: 8, in: 10, outs: []int{9, 4}, seed: 12}
+	nc := dnNetCase{n: 8, in: 10, outs: []int{9, 4}, seed: 12}
 	d := nc.data()
-	ng := build(t, nc, d, Dense, true)
+	ng := dnBuild(t, nc, d, Dense, true)
 	vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 	defer vm.Close()
 	run := func() {
@@ -372,10 +352,10 @@ func TestDenseRepeatedRuns(t *testing.T) {
 		}
 		return out
 	}
-	checkClose(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
+	dnCheckClose(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
 	for i := range first.dw {
-		checkClose(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
-		checkClose(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
+		dnCheckClose(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
+		dnCheckClose(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
 	}
 	for _, p := range ng.wrt {
 		gv, _ := p.Grad()
@@ -383,7 +363,7 @@ func TestDenseRepeatedRuns(t *testing.T) {
 	}
 	run()
 	third := ng.result(t, true)
-	compareResults(t, third, first, 0)
+	dnCompare(t, third, first, 0)
 }
 
 // TestDenseUnboundGradients checks the way internal/train reads gradients:
@@ -391,23 +371,23 @@ func TestDenseRepeatedRuns(t *testing.T) {
 // gradient node's value, which every run overwrites with that run's
 // gradient (here after changing the input between runs).
 func TestDenseUnboundGradients(t *testing.T) {
-	nc := netCase{n: 8, in: 10, outs: []int{9, 4}, seed: 19}
+	nc := dnNetCase{n: 8, in: 10, outs: []int{9, 4}, seed: 19}
 	d1 := nc.data()
 	d2 := nc.data()
 	for i := range d2.x {
 		d2.x[i] = -0.5 * d1.x[i]
 	}
-	want1 := runTape(t, nc, d1, refDense, false)
-	want2 := runTape(t, nc, d2, refDense, false)
-	ng := build(t, nc, d1, Dense, false)
+	want1 := dnRunTape(t, nc, d1, gorgoniaDense, false)
+	want2 := dnRunTape(t, nc, d2, gorgoniaDense, false)
+	ng := dnBuild(t, nc, d1, Dense, false)
 	vm := G.NewTapeMachine(ng.g)
 	defer vm.Close()
-	for i, want := range []netResult{want1, want2, want1} {
+	for i, want := range []dnNetResult{want1, want2, want1} {
 		copy(ng.x.Value().Data().([]float32), []([]float32){d1.x, d2.x, d1.x}[i])
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
 		}
-		compareResults(t, ng.result(t, false), want, relTol)
+		dnCompare(t, ng.result(t, false), want, dnRelTol)
 		vm.Reset()
 	}
 }
@@ -415,120 +395,34 @@ func TestDenseUnboundGradients(t *testing.T) {
 // TestDenseLispMachine checks the DoDiff path (LispMachine) against the
 // TapeMachine result of gorgonia's graph.
 func TestDenseLispMachine(t *testing.T) {
-	nc := netCase{n: 6, in: 8, outs: []int{7, 5, 3}, seed: 13}
+	nc := dnNetCase{n: 6, in: 8, outs: []int{7, 5, 3}, seed: 13}
 	d := nc.data()
-	want := runTape(t, nc, d, refDense, true)
+	want := dnRunTape(t, nc, d, gorgoniaDense, true)
 
 	g := G.NewGraph()
-	x := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, nc.in), G.WithName("x"), G.WithValue(tensorOf(d.x, nc.n, nc.in)))
+	x := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, nc.in), G.WithName("x"), G.WithValue(tensorOf32(d.x, nc.n, nc.in)))
 	h, in := x, nc.in
 	var params G.Nodes
 	for i, out := range nc.outs {
-		w := G.NewMatrix(g, tensor.Float32, G.WithShape(in, out), G.WithValue(tensorOf(d.layers[i].w, in, out)))
-		b := G.NewMatrix(g, tensor.Float32, G.WithShape(1, out), G.WithValue(tensorOf(d.layers[i].b, 1, out)))
+		w := G.NewMatrix(g, tensor.Float32, G.WithShape(in, out), G.WithValue(tensorOf32(d.layers[i].w, in, out)))
+		b := G.NewMatrix(g, tensor.Float32, G.WithShape(1, out), G.WithValue(tensorOf32(d.layers[i].b, 1, out)))
 		params = append(params, w, b)
 		h = G.Must(Dense(h, w, b, nc.relu(i)))
 		in = out
 	}
-	r := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, in), G.WithValue(tensorOf(d.r, nc.n, in)))
+	r := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, in), G.WithValue(tensorOf32(d.r, nc.n, in)))
 	G.Must(G.Sum(G.Must(G.HadamardProd(h, r)))) // the scalar root the LispMachine differentiates
 	m := G.NewLispMachine(g)
 	defer m.Close()
 	if err := m.RunAll(); err != nil {
 		t.Fatalf("LispMachine: %v", err)
 	}
-	got := netResult{y: dataOf(t, h.Value()), dx: gradOf(t, x)}
+	got := dnNetResult{y: dnDataOf(t, h.Value()), dx: dnGradOf(t, x)}
 	for i := 0; i < len(params); i += 2 {
-		got.dw = append(got.dw, gradOf(t, params[i]))
-		got.db = append(got.db, gradOf(t, params[i+1]))
+		got.dw = append(got.dw, dnGradOf(t, params[i]))
+		got.db = append(got.db, dnGradOf(t, params[i+1]))
 	}
-	compareResults(t, got, want, relTol)
-}
-
-// TestDenseFiniteDifferences checks all gradients against central finite
-// differences (gonum/diff/fd) of L = Σ r⊙MLP(x) for a two-layer MLP (ReLU
-// hidden layer), evaluated with the op's forward pass only. L is piecewise
-// linear in x and in each bias, and piecewise quadratic in the weights, so a
-// central difference is exact unless a ReLU switches within ±step; the
-// remaining error is float32 rounding of L (≈1e-7·Σ|r·y|) divided by the
-// step, about 1e-4 here. Tolerance: 2e-3 relative (∞-norm).
-func TestDenseFiniteDifferences(t *testing.T) {
-	nc := netCase{n: 4, in: 5, outs: []int{6, 3}, seed: 14}
-	d := nc.data()
-	got := runTape(t, nc, d, Dense, true)
-
-	lossOf := func(which int) func([]float64) float64 {
-		return func(v []float64) float64 {
-			dd := netData{x: d.x, layers: slices.Clone(d.layers), r: d.r}
-			p := make([]float32, len(v))
-			for i := range v {
-				p[i] = float32(v[i])
-			}
-			switch {
-			case which == 0:
-				dd.x = p
-			case which%2 == 1:
-				dd.layers[which/2] = layer{w: p, b: dd.layers[which/2].b}
-			default:
-				dd.layers[which/2-1] = layer{w: dd.layers[which/2-1].w, b: p}
-			}
-			return forwardLoss(t, nc, dd)
-		}
-	}
-	inputs := []struct {
-		name string
-		v    []float32
-		grad []float32
-	}{{"dx", d.x, got.dx}}
-	for i, l := range d.layers {
-		inputs = append(inputs,
-			struct {
-				name string
-				v    []float32
-				grad []float32
-			}{fmt.Sprintf("dw%d", i), l.w, got.dw[i]},
-			struct {
-				name string
-				v    []float32
-				grad []float32
-			}{fmt.Sprintf("db%d", i), l.b, got.db[i]})
-	}
-	settings := &fd.Settings{Formula: fd.Central, Step: 1e-3}
-	for i, in := range inputs {
-		v := make([]float64, len(in.v))
-		for j, e := range in.v {
-			v[j] = float64(e)
-		}
-		num := fd.Gradient(nil, lossOf(i), v, settings)
-		want := make([]float32, len(num))
-		for j, e := range num {
-			want[j] = float32(e)
-		}
-		checkClose(t, in.name+" vs finite differences", in.grad, want, 2e-3)
-	}
-}
-
-// forwardLoss evaluates Σ r⊙MLP(x) in float64 from the op's float32 output.
-func forwardLoss(t testing.TB, nc netCase, d netData) float64 {
-	g := G.NewGraph()
-	x := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, nc.in), G.WithValue(tensorOf(d.x, nc.n, nc.in)))
-	h, in := x, nc.in
-	for i, out := range nc.outs {
-		w := G.NewMatrix(g, tensor.Float32, G.WithShape(in, out), G.WithValue(tensorOf(d.layers[i].w, in, out)))
-		b := G.NewMatrix(g, tensor.Float32, G.WithShape(1, out), G.WithValue(tensorOf(d.layers[i].b, 1, out)))
-		h = G.Must(Dense(h, w, b, nc.relu(i)))
-		in = out
-	}
-	vm := G.NewTapeMachine(g)
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
-	var s float64
-	for i, v := range h.Value().Data().([]float32) {
-		s += float64(v) * float64(d.r[i])
-	}
-	return s
+	dnCompare(t, got, want, dnRelTol)
 }
 
 // TestDenseGorgoniaTies checks the ReLU on exact zeros, which occur in real
@@ -537,7 +431,7 @@ func forwardLoss(t testing.TB, nc netCase, d netData) float64 {
 // non-finite pre-activations must give what gorgonia gives (NaN for NaN and
 // −∞, +∞ for +∞), in values and gradients.
 func TestDenseGorgoniaTies(t *testing.T) {
-	nc := netCase{n: 6, in: 8, outs: []int{5, 4}, lastRelu: true, seed: 15}
+	nc := dnNetCase{n: 6, in: 8, outs: []int{5, 4}, lastRelu: true, seed: 15}
 	d := nc.data()
 	for i := range d.x { // rows 0, 2, 4 all zero: every pre-activation of the first layer is exactly 0
 		if (i/nc.in)%2 == 0 {
@@ -547,9 +441,9 @@ func TestDenseGorgoniaTies(t *testing.T) {
 	for _, l := range d.layers {
 		clear(l.b)
 	}
-	want := runTape(t, nc, d, refDense, true)
-	got := runTape(t, nc, d, Dense, true)
-	compareResults(t, got, want, relTol)
+	want := dnRunTape(t, nc, d, gorgoniaDense, true)
+	got := dnRunTape(t, nc, d, Dense, true)
+	dnCompare(t, got, want, dnRelTol)
 	nonzero := 0
 	for _, v := range got.db[0] {
 		if v != 0 {
@@ -565,31 +459,31 @@ func TestDenseGorgoniaTies(t *testing.T) {
 	d.x[1*nc.in] = float32(math.NaN())
 	d.x[3*nc.in+2] = float32(math.Inf(1))
 	d.x[3*nc.in+5] = float32(math.Inf(-1))
-	want = runTape(t, nc, d, refDense, true)
-	got = runTape(t, nc, d, Dense, true)
-	compareResults(t, got, want, relTol)
+	want = dnRunTape(t, nc, d, gorgoniaDense, true)
+	got = dnRunTape(t, nc, d, Dense, true)
+	dnCompare(t, got, want, dnRelTol)
 }
 
 // TestDenseConcurrentGraphs runs independent graphs in goroutines (run with
 // -race): each must reproduce its sequential result exactly.
 func TestDenseConcurrentGraphs(t *testing.T) {
-	cases := []netCase{
+	cases := []dnNetCase{
 		{n: 8, in: 12, outs: []int{10, 4}, seed: 21},
 		{n: 6, in: 9, outs: []int{7, 7, 3}, seed: 22},
 		{n: 8, in: 12, outs: []int{10, 4}, seed: 23},
 		{n: 5, in: 30, outs: []int{16, 2}, seed: 24},
 	}
-	want := make([]netResult, len(cases))
+	want := make([]dnNetResult, len(cases))
 	for i, nc := range cases {
-		want[i] = runTape(t, nc, nc.data(), Dense, true)
+		want[i] = dnRunTape(t, nc, nc.data(), Dense, true)
 	}
-	got := make([]netResult, len(cases))
+	got := make([]dnNetResult, len(cases))
 	var wg sync.WaitGroup
 	for i, nc := range cases {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ng := build(t, nc, nc.data(), Dense, true)
+			ng := dnBuild(t, nc, nc.data(), Dense, true)
 			vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
 			defer vm.Close()
 			for range 3 {
@@ -609,7 +503,7 @@ func TestDenseConcurrentGraphs(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range cases {
-		compareResults(t, got[i], want[i], 0)
+		dnCompare(t, got[i], want[i], 0)
 	}
 }
 
@@ -647,11 +541,11 @@ func TestDenseErrors(t *testing.T) {
 // gorgonia-notes.md §6 (CompileFunction on the training graph) and an eval
 // graph with another batch size sharing the weights (G.WithValue).
 func TestDenseForwardOnlyProgram(t *testing.T) {
-	nc := netCase{n: 5, in: 9, outs: []int{6, 4}, seed: 16}
+	nc := dnNetCase{n: 5, in: 9, outs: []int{6, 4}, seed: 16}
 	d := nc.data()
-	want := runTape(t, nc, d, refDense, false)
+	want := dnRunTape(t, nc, d, gorgoniaDense, false)
 
-	ng := build(t, nc, d, Dense, false)
+	ng := dnBuild(t, nc, d, Dense, false)
 	prog, locMap, err := G.CompileFunction(ng.g, G.Nodes{ng.x}, G.Nodes{ng.y})
 	if err != nil {
 		t.Fatal(err)
@@ -661,11 +555,11 @@ func TestDenseForwardOnlyProgram(t *testing.T) {
 	if err := fvm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	checkClose(t, "forward-only y", dataOf(t, ng.y.Value()), want.y, relTol)
+	dnCheckClose(t, "forward-only y", dnDataOf(t, ng.y.Value()), want.y, dnRelTol)
 
 	// Eval graph: batch 2 (the last two rows), same weight tensors.
 	g := G.NewGraph()
-	x := G.NewMatrix(g, tensor.Float32, G.WithShape(2, nc.in), G.WithValue(tensorOf(d.x[(nc.n-2)*nc.in:], 2, nc.in)))
+	x := G.NewMatrix(g, tensor.Float32, G.WithShape(2, nc.in), G.WithValue(tensorOf32(d.x[(nc.n-2)*nc.in:], 2, nc.in)))
 	h := x
 	for i := 0; i < len(ng.params); i += 2 {
 		w := G.NewMatrix(g, tensor.Float32, G.WithShape(ng.params[i].Shape()...), G.WithValue(ng.params[i].Value()))
@@ -678,7 +572,7 @@ func TestDenseForwardOnlyProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := nc.outs[len(nc.outs)-1]
-	checkClose(t, "eval graph y (last 2 rows)", dataOf(t, h.Value()), want.y[(nc.n-2)*out:], relTol)
+	dnCheckClose(t, "eval graph y (last 2 rows)", dnDataOf(t, h.Value()), want.y[(nc.n-2)*out:], dnRelTol)
 }
 
 // TestDenseReusesBuffers checks that a warm forward+backward pass allocates
@@ -687,21 +581,11 @@ func TestDenseForwardOnlyProgram(t *testing.T) {
 func TestDenseReusesBuffers(t *testing.T) {
 	const n, in, out = 64, 300, 200
 	rng := rand.New(rand.NewPCG(17, 1))
-	op := &denseOp{sz: sizes{n: n, in: in, out: out, relu: true}, s: &scratch{}}
-	x := tensorOf(randSlice(rng, n*in, 1), n, in)
-	w := tensorOf(randSlice(rng, in*out, 0.1), in, out)
-	b := tensorOf(randSlice(rng, out, 0.1), 1, out)
-	gy := tensorOf(randSlice(rng, n*out, 1), n, out)
-	bwd := &denseGradOp{op}
-	pass := func() {
-		y, err := op.Do(x, w, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := bwd.Do(x, w, y, gy); err != nil {
-			t.Fatal(err)
-		}
-	}
+	x := tensorOf32(dnRand(rng, n*in, 1), n, in)
+	w := tensorOf32(dnRand(rng, in*out, 0.1), in, out)
+	b := tensorOf32(dnRand(rng, out, 0.1), 1, out)
+	gy := tensorOf32(dnRand(rng, n*out, 1), n, out)
+	pass := directPass(t, func(ns G.Nodes) (*G.Node, error) { return Dense(ns[0], ns[1], ns[2], true) }, gy, x, w, b)
 	pass() // warm up: allocates the buffers
 	const runs = 10
 	var before, after runtime.MemStats
@@ -728,7 +612,7 @@ func TestDenseReusesBuffers(t *testing.T) {
 // operands in both graphs.
 func TestMLPTrainingMatchesGorgonia(t *testing.T) {
 	const bs, d, classes, steps = 32, 64, 10, 20
-	xs, ys := batches(1, bs, d, classes, 9)
+	xs, ys := mlpBatches(1, bs, d, classes, 9)
 	train := func(fn denseFunc) (losses []float32, weights [][]float32) {
 		m := newMLP(t, bs, d, []int{48, 32}, classes, fn, 4)
 		vm := G.NewTapeMachine(m.g, G.BindDualValues(m.params...))
@@ -744,11 +628,11 @@ func TestMLPTrainingMatchesGorgonia(t *testing.T) {
 			vm.Reset()
 		}
 		for _, p := range m.params {
-			weights = append(weights, dataOf(t, p.Value()))
+			weights = append(weights, dnDataOf(t, p.Value()))
 		}
 		return losses, weights
 	}
-	wantL, wantW := train(refDense)
+	wantL, wantW := train(gorgoniaDense)
 	gotL, gotW := train(Dense)
 	for i := range wantL {
 		if e := math.Abs(float64(gotL[i]-wantL[i])) / math.Abs(float64(wantL[i])); e > 1e-5 {
@@ -759,6 +643,6 @@ func TestMLPTrainingMatchesGorgonia(t *testing.T) {
 		t.Errorf("loss did not halve on one batch: %v → %v", wantL[0], wantL[steps-1])
 	}
 	for i := range wantW {
-		checkClose(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-4)
+		dnCheckClose(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-4)
 	}
 }

@@ -1,4 +1,4 @@
-package fastconv
+package fused
 
 import (
 	"encoding/binary"
@@ -10,17 +10,17 @@ import (
 	"testing"
 )
 
-const python = "/usr/bin/python3"
+const torchPython = "/usr/bin/python3"
 
 // requireTorch skips the test when Debian's python3 with torch is absent.
 func requireTorch(t *testing.T) {
 	t.Helper()
-	if err := exec.Command(python, "-c", "import numpy, torch").Run(); err != nil {
-		t.Skipf("skipping: %s cannot import numpy and torch (%v); install python3-torch to run the PyTorch cross-check", python, err)
+	if err := exec.Command(torchPython, "-c", "import numpy, torch").Run(); err != nil {
+		t.Skipf("skipping: %s cannot import numpy and torch (%v); install python3-torch to run the PyTorch cross-check", torchPython, err)
 	}
 }
 
-func writeF32(t *testing.T, path string, v []float32) {
+func writeF32s(t *testing.T, path string, v []float32) {
 	t.Helper()
 	b, err := binary.Append(nil, binary.LittleEndian, v)
 	if err != nil {
@@ -31,7 +31,7 @@ func writeF32(t *testing.T, path string, v []float32) {
 	}
 }
 
-func readF32(t *testing.T, path string, n int) []float32 {
+func readF32s(t *testing.T, path string, n int) []float32 {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -49,8 +49,11 @@ func readF32(t *testing.T, path string, n int) []float32 {
 // Random data has no exact zeros, where the ReLU derivatives differ
 // (gorgonia 1, torch 0). Tolerance relTol (∞-norm relative).
 func TestStageMatchesTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the torch cross-check (torch start-up is tens of seconds on a loaded machine) in -short mode; make test-full (CI) runs it")
+	}
 	requireTorch(t)
-	cases := []netCase{
+	cases := []stNetCase{
 		{n: 3, c: 1, h: 28, w: 28, outs: []int{4, 8}, seed: 31}, // 28 → 14 → 7
 		{n: 2, c: 3, h: 7, w: 9, outs: []int{5}, seed: 32},      // odd, non-square
 		{n: 4, c: 2, h: 14, w: 14, outs: []int{3, 4, 6}, seed: 33},
@@ -58,31 +61,31 @@ func TestStageMatchesTorch(t *testing.T) {
 	for _, nc := range cases {
 		t.Run(fmt.Sprintf("%dx%dx%dx%d%v", nc.n, nc.c, nc.h, nc.w, nc.outs), func(t *testing.T) {
 			d := nc.data()
-			got := runTape(t, nc, d, Stage, true)
+			got := stRunTape(t, nc, d, Stage, true)
 			dir := t.TempDir()
 			spec, _ := json.Marshal(map[string]any{"n": nc.n, "c": nc.c, "h": nc.h, "w": nc.w, "outs": nc.outs})
 			if err := os.WriteFile(filepath.Join(dir, "spec.json"), spec, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			writeF32(t, filepath.Join(dir, "x.bin"), d.x)
-			writeF32(t, filepath.Join(dir, "r.bin"), d.r)
+			writeF32s(t, filepath.Join(dir, "x.bin"), d.x)
+			writeF32s(t, filepath.Join(dir, "r.bin"), d.r)
 			for i, l := range d.layers {
-				writeF32(t, filepath.Join(dir, fmt.Sprintf("w%d.bin", i)), l.w)
-				writeF32(t, filepath.Join(dir, fmt.Sprintf("b%d.bin", i)), l.b)
+				writeF32s(t, filepath.Join(dir, fmt.Sprintf("w%d.bin", i)), l.w)
+				writeF32s(t, filepath.Join(dir, fmt.Sprintf("b%d.bin", i)), l.b)
 			}
-			out, err := exec.Command(python, filepath.Join("testdata", "torch_stage.py"), dir).CombinedOutput()
+			out, err := exec.Command(torchPython, filepath.Join("testdata", "torch_stage.py"), dir).CombinedOutput()
 			if err != nil {
 				t.Fatalf("torch_stage.py: %v\n%s", err, out)
 			}
-			want := netResult{
-				y:  readF32(t, filepath.Join(dir, "y.bin"), len(got.y)),
-				dx: readF32(t, filepath.Join(dir, "dx.bin"), len(got.dx)),
+			want := stNetResult{
+				y:  readF32s(t, filepath.Join(dir, "y.bin"), len(got.y)),
+				dx: readF32s(t, filepath.Join(dir, "dx.bin"), len(got.dx)),
 			}
 			for i := range d.layers {
-				want.dw = append(want.dw, readF32(t, filepath.Join(dir, fmt.Sprintf("dw%d.bin", i)), len(got.dw[i])))
-				want.db = append(want.db, readF32(t, filepath.Join(dir, fmt.Sprintf("db%d.bin", i)), len(got.db[i])))
+				want.dw = append(want.dw, readF32s(t, filepath.Join(dir, fmt.Sprintf("dw%d.bin", i)), len(got.dw[i])))
+				want.db = append(want.db, readF32s(t, filepath.Join(dir, fmt.Sprintf("db%d.bin", i)), len(got.db[i])))
 			}
-			compareResults(t, got, want, relTol)
+			stCompare(t, got, want, stRelTol)
 		})
 	}
 }
