@@ -46,6 +46,11 @@ type Data struct {
 	// TrainLimit, when > 0, keeps a stratified subset of this many training
 	// examples (after the validation split) for quick studies. 0 keeps all.
 	TrainLimit int `mapstructure:"train_limit" yaml:"train_limit"`
+	// Normalize is how inputs are scaled for training and evaluation:
+	// NormalizeStandardize, (x·scale − mean_c)/std_c with the train split's
+	// per-channel statistics, or NormalizeUnit, x·scale alone (x/255 for
+	// images: torchvision's ToTensor). See Normalizations.
+	Normalize string `mapstructure:"normalize" yaml:"normalize"`
 	// Synthetic configures the generated dataset used when Dataset is "synthetic".
 	Synthetic Synthetic `mapstructure:"synthetic" yaml:"synthetic"`
 }
@@ -139,6 +144,9 @@ type Train struct {
 	Epochs         int     `mapstructure:"epochs" yaml:"epochs"`                   // passes over the training split
 	BatchSize      int     `mapstructure:"batch_size" yaml:"batch_size"`           // examples per step
 	LabelSmoothing float64 `mapstructure:"label_smoothing" yaml:"label_smoothing"` // ε in (1-ε)·onehot + ε/C
+	// Init is the initialisation scheme of the weights: InitHe or InitTorch,
+	// as the model family supports them (spec.Inits).
+	Init string `mapstructure:"init" yaml:"init"`
 }
 
 // Calibration lists the post-hoc calibrators to fit on validation logits.
@@ -194,6 +202,17 @@ const (
 	FamilyMLP = "mlp"
 	FamilyCNN = "cnn"
 
+	// NormalizeStandardize is the default data.normalize: per-channel
+	// standardisation with the train split's mean and standard deviation.
+	NormalizeStandardize = "standardize"
+	// NormalizeUnit scales inputs by the dataset's pixel scale only (x/255).
+	NormalizeUnit = "unit"
+
+	// InitHe is the default *.train.init (see spec.InitHe).
+	InitHe = spec.InitHe
+	// InitTorch is PyTorch's default initialisation (see spec.InitTorch).
+	InitTorch = spec.InitTorch
+
 	SourceTrained  = "trained"
 	SourceExternal = "external"
 
@@ -206,14 +225,15 @@ const (
 )
 
 var (
-	Datasets    = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"} // the built-in datasets, in this order for listings
-	Families    = []string{FamilyMLP, FamilyCNN}                                         // the built-in families
-	Sources     = []string{SourceTrained, SourceExternal}
-	Optimizers  = []string{"adam", "sgd"}
-	Schedules   = []string{"constant", "step", "cosine"}
-	Arms        = []string{ArmRaw, ArmCalibrated, ArmScratch}
-	Executors   = []string{"local", "slurm"}
-	Calibrators = []string{"none", "temp", "vector", "matrix", "hist", "isotonic"}
+	Datasets       = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"} // the built-in datasets, in this order for listings
+	Families       = []string{FamilyMLP, FamilyCNN}                                         // the built-in families
+	Sources        = []string{SourceTrained, SourceExternal}
+	Normalizations = []string{NormalizeStandardize, NormalizeUnit}
+	Optimizers     = []string{"adam", "sgd"}
+	Schedules      = []string{"constant", "step", "cosine"}
+	Arms           = []string{ArmRaw, ArmCalibrated, ArmScratch}
+	Executors      = []string{"local", "slurm"}
+	Calibrators    = []string{"none", "temp", "vector", "matrix", "hist", "isotonic"}
 	// KDLosses are the names of distill's loss registry (a test keeps them
 	// equal): config, a leaf package, cannot import the trainer to ask it.
 	KDLosses    = []string{LossKD, "dkd", "mse"}

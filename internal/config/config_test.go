@@ -115,6 +115,10 @@ func TestValidate(t *testing.T) {
 		{"bad name", map[string]string{"name": "a/b"}, `name: "a/b" must be non-empty`},
 		{"mlp with conv", map[string]string{"student.model": "{conv: [4], hidden: [8]}"}, "student.model.conv: an mlp has no conv stages"},
 		{"not a number", map[string]string{"seeds": "[abc]"}, `flag --set: seeds[0]: got "abc" (text), expected a whole number`},
+		{"bad normalize", map[string]string{"data.normalize": "minmax"}, `data.normalize: "minmax" is not one of standardize, unit`},
+		{"bad teacher init", map[string]string{"teacher.train.init": "xavier"},
+			`teacher.train.init: "xavier" is not an initialisation of the cnn family; use one of he, torch`},
+		{"bad student init", map[string]string{"student.train.init": "Torch"}, `student.train.init: "Torch" is not an initialisation of the mlp family`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

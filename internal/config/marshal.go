@@ -132,3 +132,32 @@ func (s Student) MarshalJSON() ([]byte, error) { return json.Marshal(s.typed()) 
 
 // MarshalYAML writes family, model, train.
 func (s Student) MarshalYAML() (any, error) { return s.typed(), nil }
+
+// MarshalJSON writes Train with init left out at its default (he), so that
+// step and configuration hashes of recipes that do not set it are what they
+// were before the key existed.
+func (t Train) MarshalJSON() ([]byte, error) {
+	type plain Train
+	out := struct {
+		plain
+		Init string `json:",omitempty"`
+	}{plain: plain(t), Init: t.Init}
+	if out.Init == InitHe {
+		out.Init = ""
+	}
+	return json.Marshal(out)
+}
+
+// MarshalJSON writes Data with normalize left out at its default
+// (standardize), for the same reason as Train's.
+func (d Data) MarshalJSON() ([]byte, error) {
+	type plain Data
+	out := struct {
+		plain
+		Normalize string `json:",omitempty"`
+	}{plain: plain(d), Normalize: d.Normalize}
+	if out.Normalize == NormalizeStandardize {
+		out.Normalize = ""
+	}
+	return json.Marshal(out)
+}

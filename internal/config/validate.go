@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	v.family("student.family", c.Student.Family)
 	v.model("student.model", c.Student.Family, c.Student.Model)
 	v.train("student.train", c.Student.Train)
+	v.init("student.train.init", c.Student.Family, c.Student.Train.Init)
 	v.calibration(c.Calibration)
 	v.kd(c.KD, c.Calibration)
 	v.report(c.Report)
@@ -90,6 +91,7 @@ func (v *validator) data(d Data, c *Config) {
 	if !(d.ValFraction > 0 && d.ValFraction <= 0.5) {
 		v.failf("data.val_fraction", "%v must be in (0, 0.5] (e.g. 0.1): calibration needs a validation split", d.ValFraction)
 	}
+	v.oneOf("data.normalize", d.Normalize, Normalizations)
 	v.atLeast("data.train_limit", d.TrainLimit, 0)
 	if k := d.Classes(); d.TrainLimit > 0 && d.TrainLimit < k {
 		v.failf("data.train_limit", "%d is fewer than the %d classes of %s: some class would have no training example; "+
@@ -178,6 +180,15 @@ func (v *validator) teacher(t Teacher) {
 		}
 	}
 	v.train("teacher.train", t.Train)
+	v.init("teacher.train.init", t.Family, t.Train.Init)
+}
+
+// init checks an initialisation scheme against the ones its family
+// supports (spec.Inits); an unknown family is reported by family.
+func (v *validator) init(key, family, scheme string) {
+	if inits := spec.Inits(family); inits != nil && !slices.Contains(inits, scheme) {
+		v.failf(key, "%q is not an initialisation of the %s family; use one of %s", scheme, family, strings.Join(inits, ", "))
+	}
 }
 
 // family checks that a family name is registered (internal/spec).

@@ -459,6 +459,42 @@ func TestSyntheticDeterministicAndNormalised(t *testing.T) {
 	}
 }
 
+// TestNormalizeUnit: data.normalize unit leaves the inputs as x·scale
+// (the synthetic set: scale 1, so as generated) and records mean 0, std 1;
+// standardize changes them.
+func TestNormalizeUnit(t *testing.T) {
+	cfg := config.Default().Data
+	cfg.Dataset = "synthetic"
+	std, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Normalize = config.NormalizeUnit
+	unit, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if std.Normalize != config.NormalizeStandardize || unit.Normalize != config.NormalizeUnit {
+		t.Errorf("Normalize = %q, %q", std.Normalize, unit.Normalize)
+	}
+	if !slices.Equal(unit.Mean, []float64{0}) || !slices.Equal(unit.Std, []float64{1}) {
+		t.Errorf("unit mean %v std %v, want [0] [1]", unit.Mean, unit.Std)
+	}
+	// x_std = (x_unit − mean)/std exactly as normalise computes it in float32.
+	m, sd := float32(std.Mean[0]), float32(std.Std[0])
+	for _, sp := range [][2]*Dataset{{std.Train, unit.Train}, {std.Val, unit.Val}, {std.Test, unit.Test}} {
+		for i, v := range sp[1].X {
+			if want := (v - m) / sd; sp[0].X[i] != want {
+				t.Fatalf("%s[%d]: standardized %v, want (%v − %v)/%v = %v", sp[0].Name, i, sp[0].X[i], v, m, sd, want)
+			}
+		}
+	}
+	cfg.Normalize = "minmax"
+	if _, err := Load(cfg); err == nil || !strings.Contains(err.Error(), "data.normalize") {
+		t.Errorf("bad normalize: error %v, want one naming data.normalize", err)
+	}
+}
+
 func TestIteratorVisitsEveryExampleOnce(t *testing.T) {
 	cfg := config.Default().Data
 	cfg.Dataset = "synthetic"

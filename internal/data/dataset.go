@@ -48,12 +48,18 @@ type Splits struct {
 	// Official is the size of the official training set that Train and Val
 	// index into (larger than Train.N + Val.N when data.train_limit drops some).
 	Official int
-	// Mean and Std are the per-channel statistics of the train split used to
-	// normalise every split: x' = (x/255 − mean_c) / std_c (synthetic: no /255).
+	// Normalize is the data.normalize the splits were prepared with.
+	Normalize string
+	// Mean and Std are the per-channel statistics used to normalise every
+	// split, x' = (x·scale − mean_c) / std_c with scale = PixelScale (1/255
+	// for images, 1 for the synthetic set): the train split's for
+	// data.normalize standardize (the default), 0 and 1 for unit
+	// (x' = x/255, torchvision's ToTensor).
 	Mean, Std []float64
 }
 
-// Load reads the configured dataset, splits and normalises it.
+// Load reads the configured dataset, splits and normalises it as
+// data.normalize says (empty: standardize).
 func Load(cfg config.Data) (*Splits, error) {
 	train, test, err := ReadOfficial(cfg)
 	if err != nil {
@@ -78,11 +84,32 @@ func Load(cfg config.Data) (*Splits, error) {
 		all[i] = i
 	}
 	s.Test = subset("test", test, all, scale)
-	s.Mean, s.Std = channelStats(s.Train)
-	for _, d := range []*Dataset{s.Train, s.Val, s.Test} {
-		normalise(d, s.Mean, s.Std)
+	s.Normalize = cfg.Normalize
+	switch cfg.Normalize {
+	case config.NormalizeStandardize, "":
+		s.Normalize = config.NormalizeStandardize
+		s.Mean, s.Std = channelStats(s.Train)
+		for _, d := range []*Dataset{s.Train, s.Val, s.Test} {
+			normalise(d, s.Mean, s.Std)
+		}
+	case config.NormalizeUnit:
+		s.Mean, s.Std = unitStats(s.Train.C)
+	default:
+		return nil, &config.Error{Key: "data.normalize", Msg: fmt.Sprintf("%q is not one of %s", cfg.Normalize,
+			strings.Join(config.Normalizations, ", "))}
 	}
 	return s, nil
+}
+
+// unitStats returns the statistics of data.normalize unit, mean 0 and
+// standard deviation 1 per channel, so that x' = (x·scale − mean_c)/std_c
+// of a model file's metadata is x·scale.
+func unitStats(c int) (mean, std []float64) {
+	mean, std = make([]float64, c), make([]float64, c)
+	for i := range std {
+		std[i] = 1
+	}
+	return mean, std
 }
 
 // Reader reads a dataset's official train and test sets from dir

@@ -114,6 +114,42 @@ func TestInitDeterministicAndBounded(t *testing.T) {
 	}
 }
 
+// TestInitTorch: the torch scheme draws weights and biases from
+// U(±1/√fan_in), as torch 1.13's nn.Linear and nn.Conv2d reset_parameters
+// (kaiming_uniform_(a=√5): bound √(3)·√(2/(1+5))/√fan_in = 1/√fan_in;
+// bias bound 1/√fan_in). Checked per tensor: every value within the bound,
+// the largest |value| above 0.9·bound (tensors of ≥ 50 values: P < 0.9⁵⁰ ≈ 0.5% otherwise) and the sample variance within 15% of
+// bound²/3 (the uniform's variance; tensors of ≥ 400 values, where the
+// sample variance's relative standard error is ≤ 0.9/√n < 5%).
+func TestInitTorch(t *testing.T) {
+	a, _ := NewArch("cnn", config.ModelSpec{"conv": []int{8}, "hidden": []int{50}}, 1, 8, 8, 10)
+	w := NewWeights(a, tensor.Float64)
+	if err := w.InitWith(rand.New(rand.NewPCG(1, 2)), "torch"); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range w.Params {
+		bound := 1 / math.Sqrt(float64(p.FanIn))
+		d := w.T[i].Data().([]float64)
+		var ss, mx float64
+		for _, v := range d {
+			if math.Abs(v) > bound {
+				t.Fatalf("%s: %v outside ±%.4f", p.Name, v, bound)
+			}
+			ss += v * v
+			mx = math.Max(mx, math.Abs(v))
+		}
+		if len(d) >= 50 && mx < 0.9*bound {
+			t.Errorf("%s: largest |value| %.4f, want near the bound %.4f", p.Name, mx, bound)
+		}
+		if v, want := ss/float64(len(d)), bound*bound/3; len(d) >= 400 && math.Abs(v/want-1) > 0.15 {
+			t.Errorf("%s: variance %.3g, want bound²/3 = %.3g (15%%)", p.Name, v, want)
+		}
+	}
+	if err := w.InitWith(rand.New(rand.NewPCG(1, 2)), "xavier"); err == nil {
+		t.Error("unknown init: no error")
+	}
+}
+
 // randomWeights returns Float32 weights drawn from a fixed generator.
 func randomWeights(t testing.TB, family string, spec config.ModelSpec, c, h, w, classes int) *Weights {
 	t.Helper()

@@ -72,7 +72,14 @@ func tensorShape(s []int) string {
 // N(0, 2/fan_in), fc bias 0, as He et al. 2016 train the CIFAR ResNets)
 // and resets the BatchNorm state to torch's (γ 1, β 0, mean 0, variance 1,
 // num_batches_tracked 0).
-func (s resnetState) init(rng *rand.Rand) { s.r.Init(rng, fused.InitHe) }
+func (s resnetState) init(rng *rand.Rand, scheme string) error {
+	in, err := fused.ParseInit(scheme)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	s.r.Init(rng, in)
+	return nil
+}
 
 func (s resnetState) build(gr *Graph, mode Mode) error {
 	fm := fused.Train

@@ -33,10 +33,14 @@ type Meta struct {
 	Classes int       `json:"classes"`           // outputs
 	Params  int       `json:"params"`            // trainable parameters
 	Dataset string    `json:"dataset,omitempty"` // dataset the model was trained on
-	Scale   float64   `json:"scale,omitempty"`   // inputs are x' = (x·scale − mean_c) / std_c
-	Mean    []float64 `json:"mean,omitempty"`    // per-channel mean after scaling
-	Std     []float64 `json:"std,omitempty"`     // per-channel standard deviation after scaling
-	Version string    `json:"kdcal_version,omitempty"`
+	// Normalize is the data.normalize of training (standardize or unit;
+	// empty in files written before the key existed: standardize). Scale,
+	// Mean and Std hold its arithmetic either way (unit: mean 0, std 1).
+	Normalize string    `json:"normalize,omitempty"`
+	Scale     float64   `json:"scale,omitempty"` // inputs are x' = (x·scale − mean_c) / std_c
+	Mean      []float64 `json:"mean,omitempty"`  // per-channel mean after scaling
+	Std       []float64 `json:"std,omitempty"`   // per-channel standard deviation after scaling
+	Version   string    `json:"kdcal_version,omitempty"`
 	// Layout says in words how the tensors form the network.
 	Layout string `json:"layout"`
 }

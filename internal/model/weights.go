@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"gorgonia.org/tensor"
 
@@ -34,8 +35,9 @@ type Weights struct {
 // familyState is what a family with state of its own (registered in
 // stateFamilies by its file's init) does in place of the generic code.
 type familyState interface {
-	// init draws the initial weights and resets the buffers.
-	init(rng *rand.Rand)
+	// init draws the initial weights with the named scheme (spec.InitHe,
+	// spec.InitTorch) and resets the buffers.
+	init(rng *rand.Rand, scheme string) error
 	// build sets gr.X, gr.Logits and gr.Params (its own nodes, bound to
 	// the Weights' tensors) in the given mode.
 	build(gr *Graph, mode Mode) error
@@ -68,29 +70,46 @@ func NewWeights(a Arch, dt tensor.Dtype) *Weights {
 	return w
 }
 
-// Init draws every weight tensor, in Params order and row-major within a
-// tensor, from rng; biases are zero. Layers followed by a ReLU use He
-// (Kaiming) uniform initialisation, U(−√(6/fan_in), √(6/fan_in)) (He et al.
-// 2015, "Delving deep into rectifiers"); the output layer uses Glorot
-// uniform, U(−√(6/(fan_in+fan_out)), +) (Glorot & Bengio 2010). Values are
-// drawn in float64 and rounded, so the same rng state gives the same
-// weights on every machine. A family with its own state initialises as it
-// documents (resnet: fused.InitHe).
+// Init draws the weights as InitWith(rng, spec.InitHe) does.
 func (w *Weights) Init(rng *rand.Rand) {
+	if err := w.InitWith(rng, spec.InitHe); err != nil {
+		panic(err) // unreachable: he is known
+	}
+}
+
+// InitWith draws every tensor, in Params order and row-major within a
+// tensor, from rng with the named scheme (teacher.train.init,
+// student.train.init):
+//
+//   - spec.InitHe: layers followed by a ReLU He (Kaiming) uniform,
+//     U(−√(6/fan_in), √(6/fan_in)) (He et al. 2015, "Delving deep into
+//     rectifiers"); the output layer Glorot uniform,
+//     U(−√(6/(fan_in+fan_out)), +) (Glorot & Bengio 2010); biases zero.
+//   - spec.InitTorch: torch 1.13's nn.Linear / nn.Conv2d
+//     reset_parameters, weights and biases U(−1/√fan_in, 1/√fan_in)
+//     (kaiming_uniform_(a=√5) has bound √(6/((1+a²)·fan_in)) = 1/√fan_in;
+//     the bias bound is 1/√fan_in), fan_in = in_features or
+//     in_channels·kh·kw.
+//
+// A Vector parameter (BatchNorm scale and shift) is set to torch's 1 and 0
+// in both schemes, as the parameter's name says (".weight" 1, else 0).
+// Values are drawn in float64 and rounded, so the same rng state gives
+// the same weights on every machine. An unknown scheme is an error. A
+// family with its own state initialises as it documents (resnet:
+// fused.InitHe or fused.InitTorch).
+func (w *Weights) InitWith(rng *rand.Rand, scheme string) error {
+	if scheme != spec.InitHe && scheme != spec.InitTorch {
+		return fmt.Errorf("model: unknown init %q (use %s or %s)", scheme, spec.InitHe, spec.InitTorch)
+	}
 	if w.state != nil {
-		w.state.init(rng)
-		return
+		return w.state.init(rng, scheme)
 	}
 	for i, p := range w.Params {
-		var bound float64
-		switch {
-		case p.Kind == ConvBias || p.Kind == DenseBias:
-			bound = 0
-		case p.Output:
-			bound = math.Sqrt(6 / float64(p.FanIn+p.FanOut))
-		default:
-			bound = math.Sqrt(6 / float64(p.FanIn))
+		if p.Kind == spec.Vector {
+			fill(w.T[i], vectorInit(p))
+			continue
 		}
+		bound := initBound(p, scheme)
 		switch d := w.T[i].Data().(type) {
 		case []float32:
 			for j := range d {
@@ -100,6 +119,44 @@ func (w *Weights) Init(rng *rand.Rand) {
 			for j := range d {
 				d[j] = bound * (2*rng.Float64() - 1)
 			}
+		}
+	}
+	return nil
+}
+
+// initBound is the half-width of the uniform distribution parameter p is
+// drawn from under scheme (0: the parameter is zero).
+func initBound(p Param, scheme string) float64 {
+	bias := p.Kind == ConvBias || p.Kind == DenseBias
+	switch {
+	case scheme == spec.InitTorch:
+		return 1 / math.Sqrt(float64(p.FanIn))
+	case bias:
+		return 0
+	case p.Output:
+		return math.Sqrt(6 / float64(p.FanIn+p.FanOut))
+	}
+	return math.Sqrt(6 / float64(p.FanIn))
+}
+
+// vectorInit is torch's initial value of a BatchNorm vector: 1 for its
+// weight (γ, and the running variance), 0 otherwise (β, running mean).
+func vectorInit(p Param) float64 {
+	if strings.HasSuffix(p.Name, ".weight") || strings.HasSuffix(p.Name, "running_var") {
+		return 1
+	}
+	return 0
+}
+
+func fill(t *tensor.Dense, v float64) {
+	switch d := t.Data().(type) {
+	case []float32:
+		for j := range d {
+			d[j] = float32(v)
+		}
+	case []float64:
+		for j := range d {
+			d[j] = v
 		}
 	}
 }

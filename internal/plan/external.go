@@ -47,6 +47,8 @@ func ExternalFiles(dir, size string, seed int) (train, test, params string) {
 // file before anything runs.
 func externalTeacherHash(c *config.Config, size string, seed int) string {
 	train, test, params := ExternalFiles(c.Teacher.ExternalDir, size, seed)
+	data := dataOf(c.Data)
+	data.Normalize = "" // the logits are given: how kdcal scales inputs does not change them
 	return runstore.Hash(struct {
 		Version int
 		Kind    string
@@ -57,7 +59,7 @@ func externalTeacherHash(c *config.Config, size string, seed int) string {
 		Train   string
 		Test    string
 		Params  string
-	}{ExternalVersion, runstore.KindTeacher, config.SourceExternal, dataOf(c.Data), size, seed,
+	}{ExternalVersion, runstore.KindTeacher, config.SourceExternal, data, size, seed,
 		fileDigest(train), fileDigest(test), fileDigest(params)})
 }
 

@@ -23,10 +23,16 @@ type dataKey struct {
 	SplitSeed   int
 	TrainLimit  int
 	Synthetic   *config.Synthetic `json:",omitempty"`
+	// Normalize is data.normalize when it is not the default
+	// (standardize), so that the hashes of studies that do not set it stay.
+	Normalize string `json:",omitempty"`
 }
 
 func dataOf(d config.Data) dataKey {
 	k := dataKey{Dataset: d.Dataset, ValFraction: d.ValFraction, SplitSeed: d.SplitSeed, TrainLimit: d.TrainLimit}
+	if d.Normalize != config.NormalizeStandardize {
+		k.Normalize = d.Normalize
+	}
 	if d.Dataset == "synthetic" {
 		s := d.Synthetic
 		k.Synthetic = &s
@@ -37,6 +43,8 @@ func dataOf(d config.Data) dataKey {
 // TeacherHash keys the teacher step (size, seed): data, family, the size's
 // architecture, the teachers' recipe and the seed; for an external teacher
 // (teacher.source external), its files' SHA-256, data and the seed.
+// (data.normalize and teacher.train.init enter only when not at their
+// defaults: see dataKey and config.Train.MarshalJSON.)
 func TeacherHash(c *config.Config, size string, seed int) string {
 	if c.Teacher.Source == config.SourceExternal {
 		return externalTeacherHash(c, size, seed)

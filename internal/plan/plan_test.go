@@ -77,6 +77,10 @@ func TestHashInvalidation(t *testing.T) {
 		{"student recipe", map[string]string{"student.train.lr": "0.01"}, "raw,calibrated,scratch,report"},
 		{"data split", map[string]string{"data.split_seed": "3"}, "teachers,calibration,raw,calibrated,scratch,report"},
 		{"one size's architecture", map[string]string{"teacher.cnn.large.hidden": "[64]"}, "teachers,calibration,raw,calibrated,report"},
+		{"recipe defaults spelled out", map[string]string{"data.normalize": "standardize", "teacher.train.init": "he", "student.train.init": "he"}, ""},
+		{"data normalize", map[string]string{"data.normalize": "unit"}, "teachers,calibration,raw,calibrated,scratch,report"},
+		{"teacher init", map[string]string{"teacher.train.init": "torch"}, "teachers,calibration,raw,calibrated,report"},
+		{"student init", map[string]string{"student.train.init": "torch"}, "raw,calibrated,scratch,report"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,16 @@ type readmeInput struct {
 	formats    []string
 }
 
+// recipeString describes the recipe keys that change a model's confidence
+// for the same architecture and optimiser: data.normalize and the inits.
+func recipeString(cfg *config.Config) string {
+	norm := "inputs standardised per channel with the train split's mean and std (`data.normalize: standardize`)"
+	if cfg.Data.Normalize == config.NormalizeUnit {
+		norm = "inputs scaled to [0, 1] only, x/255 as torchvision's ToTensor (`data.normalize: unit`)"
+	}
+	return fmt.Sprintf("%s; init: teachers `%s`, student `%s`", norm, cfg.Teacher.Train.Init, cfg.Student.Train.Init)
+}
+
 // readme renders README.md: the question and its generated answer, the grid
 // and hashes, missing steps, tables, figures and the method.
 func readme(in readmeInput) []byte {
@@ -67,6 +77,7 @@ func readme(in readmeInput) []byte {
 		row("Teachers", cfg.Teacher.Family+": "+strings.Join(sizes, ", ")+fmt.Sprintf("; %d epochs", cfg.Teacher.Train.Epochs))
 	}
 	row("Student", cfg.Student.Family+" "+specString(cfg.Student.Model))
+	row("Recipe", recipeString(cfg))
 	row("Seeds", intsString(s.Seeds))
 	var sets []string
 	for _, set := range s.Settings {

@@ -32,6 +32,10 @@ type convFamily struct {
 
 func (f convFamily) Name() string { return f.name }
 
+// Inits: he (kdcal's default) and torch (nn.Linear / nn.Conv2d
+// reset_parameters); internal/model's Weights.InitWith draws them.
+func (convFamily) Inits() []string { return []string{InitHe, InitTorch} }
+
 func (f convFamily) Keys() []Key {
 	conv := "output channels per conv stage (3x3 conv, ReLU, 2x2 max-pool)"
 	if !f.conv {

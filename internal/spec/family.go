@@ -198,3 +198,39 @@ func HashKey(family string, s Spec) any {
 	}
 	return f.HashKey(s)
 }
+
+// Initialisation schemes of a family's weights (teacher.train.init,
+// student.train.init).
+const (
+	// InitHe is kdcal's default: weights of layers followed by a ReLU He
+	// (Kaiming) uniform, U(±√(6/fan_in)) (He et al. 2015), the output
+	// layer Glorot uniform, U(±√(6/(fan_in+fan_out))) (Glorot & Bengio
+	// 2010), biases 0.
+	InitHe = "he"
+	// InitTorch is PyTorch 1.13's reset_parameters of nn.Linear and
+	// nn.Conv2d: kaiming_uniform_(w, a=√5), whose bound
+	// gain·√(3/fan_in) with gain √(2/(1+a²)) = √(1/3) is 1/√fan_in, so
+	// weights U(±1/√fan_in), and biases U(±1/√fan_in); BatchNorm weight 1,
+	// bias 0.
+	InitTorch = "torch"
+)
+
+// Initer is implemented by a family that draws its weights in more than
+// kdcal's default way; Inits lists the schemes it supports, InitHe first.
+// A family that does not implement it supports InitHe only.
+type Initer interface {
+	Inits() []string
+}
+
+// Inits returns the initialisation schemes family supports (nil for an
+// unknown family).
+func Inits(family string) []string {
+	f, err := LookupFamily(family)
+	if err != nil {
+		return nil
+	}
+	if i, ok := f.(Initer); ok {
+		return i.Inits()
+	}
+	return []string{InitHe}
+}

@@ -37,7 +37,12 @@ var resnetKeys = []Key{
 }
 
 func (resnetFamily) Name() string { return "resnet" }
-func (resnetFamily) Keys() []Key  { return resnetKeys }
+
+// Inits: he is fused.InitHe (He-normal N(0, 2/fan_in) for conv and fc
+// weights, as torchvision's CIFAR ResNets do), torch is fused.InitTorch
+// (torch 1.13's reset_parameters); BatchNorm scale 1, shift 0 in both.
+func (resnetFamily) Inits() []string { return []string{InitHe, InitTorch} }
+func (resnetFamily) Keys() []Key     { return resnetKeys }
 
 func (resnetFamily) Check(s Spec) []Problem {
 	rs, ps := decodeResNet(s, resnetKeys)

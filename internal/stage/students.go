@@ -80,6 +80,8 @@ func (j *studentJob) Write(ctx context.Context, st *runstore.Step) error {
 	j.env.Log.Info("distill", "step", s.Key, "formula", setup.formula)
 	st.SetParam("arm", s.Arm)
 	st.SetParam("formula", setup.formula)
+	st.SetParam("normalize", cfg.Data.Normalize)
+	st.SetParam("init", cfg.Student.Train.Init)
 	if s.Arm != config.ArmScratch {
 		st.SetParam("tau", s.Setting.Tau)
 		st.SetParam("kd_weight", s.Setting.KDWeight)

@@ -92,6 +92,8 @@ func (j *teacherJob) Write(ctx context.Context, st *runstore.Step) error {
 	st.SetParam("family", cfg.Teacher.Family)
 	st.SetParam("spec", j.spec)
 	st.SetParam("params", res.Params)
+	st.SetParam("normalize", j.splits.Normalize)
+	st.SetParam("init", cfg.Teacher.Train.Init)
 	st.SetParam("resumed_from_epoch", res.ResumedFrom)
 	j.res = res
 	return nil
@@ -122,7 +124,7 @@ func writeTeacher(st *runstore.Step, cfg *config.Config, s plan.Step, splits *da
 // labels and official indices of the val and test splits (and of the train
 // split when withTrain: distillation reads a teacher's train logits).
 func writeModelOutputs(st *runstore.Step, cfg *config.Config, splits *data.Splits, res train.Result, withTrain bool) error {
-	meta := model.Meta{Dataset: cfg.Data.Dataset, Scale: data.PixelScale(cfg.Data.Dataset), Mean: splits.Mean, Std: splits.Std,
+	meta := model.Meta{Dataset: cfg.Data.Dataset, Normalize: splits.Normalize, Scale: data.PixelScale(cfg.Data.Dataset), Mean: splits.Mean, Std: splits.Std,
 		Version: version.Get().Version}
 	if err := model.Save(st.Path(runstore.ModelFile), res.Weights, meta); err != nil {
 		return err

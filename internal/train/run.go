@@ -11,6 +11,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/distill"
 	"github.com/kdcal/kdcal/internal/metrics"
@@ -166,7 +167,13 @@ func newTrainer(j Job) (*trainer, error) {
 	}
 	t := &trainer{j: j, bs: min(j.Recipe.BatchSize, tr.N)}
 	t.w = model.NewWeights(arch, tensor.Float32)
-	t.w.Init(newInitRNG(j.Seed))
+	init := j.Recipe.Init
+	if init == "" {
+		init = config.InitHe
+	}
+	if err := t.w.InitWith(newInitRNG(j.Seed), init); err != nil {
+		return nil, fmt.Errorf("%s: %s.init: %w", j.Label, j.RecipeKey, err)
+	}
 	t.pcg = rand.NewPCG(uint64(j.Seed), streamShuffle)
 	t.rng = rand.New(t.pcg)
 	ls, wt := j.lossSpec()
