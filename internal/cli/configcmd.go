@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -35,11 +36,12 @@ func NewCmdConfig(g *Globals) *cobra.Command {
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "keys",
-		Short: "List every configuration key with its environment variable",
+		Short: "List every configuration key with its environment variable and its comment in default.yaml",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			for _, k := range config.LeafKeys() {
-				fmt.Fprintf(g.Out, "%-36s %s\n", k, config.EnvName(k))
+				line := fmt.Sprintf("%-36s %-40s %s", k, config.EnvName(k), config.KeyComment(k))
+				fmt.Fprintln(g.Out, strings.TrimRight(line, " "))
 			}
 			return nil
 		},

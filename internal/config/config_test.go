@@ -262,3 +262,20 @@ func normSpec(m map[string]any) map[string]string {
 	}
 	return out
 }
+
+// TestKeyComments: every key `kdcal config keys` lists has its comment from
+// configs/default.yaml (a size-table entry inherits its size's comment),
+// so a new key without a comment fails here.
+func TestKeyComments(t *testing.T) {
+	for _, k := range LeafKeys() {
+		if KeyComment(k) == "" {
+			t.Errorf("%s: no comment in configs/default.yaml", k)
+		}
+	}
+	if got, want := KeyComment("run.workers"), "parallel steps; 0 = number of cores"; got != want {
+		t.Errorf("KeyComment(run.workers) = %q, want %q", got, want)
+	}
+	if got := KeyComment("teacher.resnet.resnet8-w4.depth"); !strings.Contains(got, "4,934") {
+		t.Errorf("KeyComment(teacher.resnet.resnet8-w4.depth) = %q, want the size's comment (4,934 params)", got)
+	}
+}
