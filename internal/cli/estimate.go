@@ -21,6 +21,7 @@ import (
 	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/spec"
 	"github.com/kdcal/kdcal/internal/version"
 )
 
@@ -78,17 +79,15 @@ func stepWork(cfg *config.Config, s plan.Step) float64 {
 	return 1
 }
 
-// officialTrain is each dataset's official training-set size.
-var officialTrain = map[string]int{"mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
-
 // trainExamples is the size of the training split of cfg, known without
-// reading the data: the official training set less data.val_fraction,
-// capped at data.train_limit (within a few examples of the stratified
-// split's own rounding).
+// reading the data: the official training set (the dataset's descriptor,
+// spec.Dataset.Train; data.synthetic.train for a generated one) less
+// data.val_fraction, capped at data.train_limit (within a few examples of
+// the stratified split's own rounding).
 func trainExamples(cfg *config.Config) int {
-	n, ok := officialTrain[cfg.Data.Dataset]
-	if cfg.Data.Dataset == "synthetic" || !ok {
-		n = cfg.Data.Synthetic.Train
+	n := cfg.Data.Synthetic.Train
+	if d, err := spec.LookupDataset(cfg.Data.Dataset); err == nil && d.Train > 0 {
+		n = d.Train
 	}
 	n = int(math.Round(float64(n) * (1 - cfg.Data.ValFraction)))
 	if cfg.Data.TrainLimit > 0 && cfg.Data.TrainLimit < n {

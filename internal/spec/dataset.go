@@ -31,6 +31,10 @@ type Dataset struct {
 	Source string
 	// Hint says what to do when the files are missing and cannot be fetched.
 	Hint string
+	// Train is the size of the official training set (before kdcal's
+	// validation hold-out), for estimates made without reading the data;
+	// 0 for a generated dataset (data.synthetic.train says).
+	Train int
 }
 
 // How datasets are fetched.

@@ -46,4 +46,7 @@ func Dataset(t *testing.T, name string, g spec.Generated) {
 	if d.Source == spec.FetchManual && d.Hint == "" {
 		t.Errorf("%s: fetched by hand but no hint says how", name)
 	}
+	if d.Source != spec.FetchNone && d.Train <= 0 {
+		t.Errorf("%s: Train (official training-set size, for cost estimates) is %d", name, d.Train)
+	}
 }
