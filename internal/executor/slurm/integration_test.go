@@ -125,10 +125,13 @@ func mustRead(t *testing.T, path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// inQueue returns the squeue lines of the given jobs.
+// inQueue returns the squeue lines of the given jobs that are pending,
+// running or about to run (a finished or cancelled job may still be listed
+// for a moment as CG, completing: that is not a job left behind).
 func inQueue(t *testing.T, ids []string) string {
 	t.Helper()
-	out, _ := exec.Command("squeue", "--noheader", "--jobs="+strings.Join(ids, ",")).CombinedOutput()
+	out, _ := exec.Command("squeue", "--noheader", "--states=PENDING,RUNNING,CONFIGURING,SUSPENDED",
+		"--jobs="+strings.Join(ids, ",")).CombinedOutput()
 	if strings.Contains(string(out), "Invalid job id") {
 		return ""
 	}
@@ -361,7 +364,10 @@ func TestSlurmRollback(t *testing.T) {
 	if !strings.Contains(err.Error(), `stage "B"`) {
 		t.Errorf("error does not name stage B: %v", err)
 	}
-	out, qerr := exec.Command("squeue", "--noheader", "--name="+opts.JobName+"-A").CombinedOutput()
+	// A cancelled job may still be listed for a moment as CG (completing):
+	// only a job that is pending, running or about to run was left behind.
+	out, qerr := exec.Command("squeue", "--noheader", "--states=PENDING,RUNNING,CONFIGURING,SUSPENDED",
+		"--name="+opts.JobName+"-A").CombinedOutput()
 	if qerr != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("stage A still queued after the rejection of stage B (%v):\n%s", qerr, out)
 	}
