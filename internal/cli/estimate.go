@@ -54,10 +54,17 @@ import (
 // Steps finished with the current hash cost nothing; a resumable step
 // costs the fraction its progress.json says is left.
 
+// externalGroup is the rate group of teachers read from teacher.external_dir:
+// an import, timed per step, not training.
+const externalGroup = plan.StageTeachers + "/" + config.SourceExternal
+
 // rateGroup is the group whose rate a step's seconds are estimated with.
 func rateGroup(cfg *config.Config, s plan.Step) string {
 	switch s.Stage {
 	case plan.StageTeachers:
+		if cfg.Teacher.Source == config.SourceExternal {
+			return externalGroup
+		}
 		return s.Stage + "/" + cfg.Teacher.Family
 	case plan.StageStudents:
 		return s.Stage + "/" + cfg.Student.Family
@@ -71,9 +78,16 @@ func rateGroup(cfg *config.Config, s plan.Step) string {
 // isTraining reports a stage whose work is multiply-adds.
 func isTraining(stage string) bool { return stage == plan.StageTeachers || stage == plan.StageStudents }
 
+// isTrainingGroup reports a rate group whose work is multiply-adds: a
+// training stage's, except external teachers' imports.
+func isTrainingGroup(group string) bool {
+	stage, _, _ := cutGroup(group)
+	return isTraining(stage) && group != externalGroup
+}
+
 // stepWork is a step's work: multiply-adds for training, 1 otherwise.
 func stepWork(cfg *config.Config, s plan.Step) float64 {
-	if isTraining(s.Stage) {
+	if isTrainingGroup(rateGroup(cfg, s)) {
 		return s.Cost * float64(trainExamples(cfg))
 	}
 	return 1
@@ -255,8 +269,9 @@ func epochSeconds(path string) float64 {
 // Rate returns the rate of a group (see the comment at the top).
 func (r *Rates) Rate(group string) Rate {
 	stage, _, _ := cutGroup(group)
+	training := isTrainingGroup(group)
 	unit := "step"
-	if isTraining(stage) {
+	if training {
 		unit = "multiply-add"
 	}
 	if m := r.groups[group]; m != nil {
@@ -267,7 +282,7 @@ func (r *Rates) Rate(group string) Rate {
 	pooled := &measurement{stores: map[string]bool{}}
 	var others []string
 	for _, g := range sortedKeys(r.groups) {
-		if s, _, _ := cutGroup(g); s == stage {
+		if s, _, _ := cutGroup(g); s == stage && isTrainingGroup(g) == training {
 			pooled.seconds = append(pooled.seconds, r.groups[g].seconds...)
 			pooled.work = append(pooled.work, r.groups[g].work...)
 			others = append(others, g)
@@ -278,11 +293,11 @@ func (r *Rates) Rate(group string) Rate {
 		return Rate{Group: group, Unit: unit, SecondsPerStep: a, SecondsPerUnit: b, Source: "measured-other-group",
 			Steps: len(pooled.work), From: strings.Join(others, ", ") + " (nothing of " + group + " has finished)"}
 	}
-	if isTraining(stage) {
+	if training {
 		// The other training stage's multiply-adds, proportionally: its
 		// fixed cost per step (e.g. a teacher's logit dumps) does not carry over.
 		for _, g := range sortedKeys(r.groups) {
-			if s, _, _ := cutGroup(g); isTraining(s) {
+			if isTrainingGroup(g) {
 				pooled.seconds = append(pooled.seconds, r.groups[g].seconds...)
 				pooled.work = append(pooled.work, r.groups[g].work...)
 				others = append(others, g)
@@ -297,9 +312,9 @@ func (r *Rates) Rate(group string) Rate {
 	d := defaultRates[r.backend]
 	v := d.report
 	switch {
-	case isTraining(stage):
+	case training:
 		v = d.training
-	case stage == plan.StageCalibration:
+	case stage == plan.StageCalibration, group == externalGroup:
 		v = d.calibration
 	}
 	return Rate{Group: group, Unit: unit, SecondsPerUnit: v, Source: "default",

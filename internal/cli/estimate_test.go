@@ -229,3 +229,28 @@ func TestSimulate(t *testing.T) {
 		t.Errorf("A done, 2 workers: %g s, want 8", got)
 	}
 }
+
+// TestExternalTeacherRates: teachers read from teacher.external_dir are
+// imports, timed per step in their own group; their seconds never stand in
+// for the multiply-add rate of training (before, a store whose only
+// finished steps were imports estimated every student at about 0 s).
+func TestExternalTeacherRates(t *testing.T) {
+	cfg := config.Default()
+	cfg.Teacher.Source = config.SourceExternal
+	teacher := plan.Step{Stage: plan.StageTeachers, Cost: 1e6}
+	if g := rateGroup(cfg, teacher); g != externalGroup {
+		t.Fatalf("rateGroup(external teacher) = %q, want %q", g, externalGroup)
+	}
+	if w := stepWork(cfg, teacher); w != 1 {
+		t.Errorf("stepWork(external teacher) = %v, want 1 (one import)", w)
+	}
+	r := &Rates{backend: "gonum", groups: map[string]*measurement{
+		externalGroup: {seconds: []float64{0.2, 0.3}, work: []float64{1, 1}, stores: map[string]bool{"s": true}},
+	}}
+	if got := r.Rate(externalGroup); got.Unit != "step" || got.Source != "measured" {
+		t.Errorf("Rate(%s) = %+v, want a measured per-step rate", externalGroup, got)
+	}
+	if got := r.Rate("students/mlp"); got.Source != "default" || got.Unit != "multiply-add" {
+		t.Errorf("Rate(students/mlp) with only imports measured = %+v, want the build's default training rate", got)
+	}
+}

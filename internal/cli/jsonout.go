@@ -220,7 +220,7 @@ func planDoc(env *pipeline.Env, steps []plan.Step, est planEstimate) PlanDoc {
 	for _, s := range steps {
 		st, se := est.states[s.Key], est.Steps[s.Key]
 		unit := "step"
-		if isTraining(s.Stage) {
+		if isTrainingGroup(rateGroup(env.Cfg, s)) {
 			unit = "multiply-add"
 		}
 		deps := s.Deps
