@@ -22,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal", "fused", "testdata"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_resnet import ResNet  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch peer of internal/fused's ResNet (run with Debian's /usr/bin/python3, torch 1.13).
 
-The module below is the CIFAR ResNet of He et al. 2016, sec. 4.2, written as the common torch
+The module (scripts/torch_resnet.py's ResNet) is the CIFAR ResNet of He et al. 2016, sec. 4.2, written as the common torch
 implementation (akamaster/pytorch_resnet_cifar10) writes it, with torchvision's names for the
 stem and the classifier, so that its state_dict keys are the names kdcal uses:
 
@@ -31,64 +31,11 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-
-class LambdaLayer(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
-            # option A: subsample and pad zero channels, planes//4 on each side
-            self.shortcut = LambdaLayer(
-                lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet(nn.Module):
-    def __init__(self, depth, width, in_channels, classes):
-        super().__init__()
-        assert (depth - 2) % 6 == 0
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        planes = width
-        self.layer1, planes = self._stage(planes, width, n, 1)
-        self.layer2, planes = self._stage(planes, 2 * width, n, 2)
-        self.layer3, planes = self._stage(planes, 4 * width, n, 2)
-        self.fc = nn.Linear(4 * width, classes)
-
-    @staticmethod
-    def _stage(in_planes, planes, n, stride):
-        blocks = []
-        for s in [stride] + [1] * (n - 1):
-            blocks.append(BasicBlock(in_planes, planes, s))
-            in_planes = planes
-        return nn.Sequential(*blocks), planes
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.fc(out)
+# The module itself has one home, scripts/torch_resnet.py (which also loads
+# kdcal's model.safetensors); this script only drives the cross-check cases.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
+from torch_resnet import ResNet  # noqa: E402
 
 
 def read(path, shape):
