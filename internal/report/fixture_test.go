@@ -23,6 +23,7 @@ import (
 	"github.com/kdcal/kdcal/internal/metrics"
 	"github.com/kdcal/kdcal/internal/plan"
 	"github.com/kdcal/kdcal/internal/runstore"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and the fixture experiment under testdata/")
@@ -336,9 +337,11 @@ func makePartial(t testing.TB, root string) {
 }
 
 // typedSpec is the mlp family's spec.HashKey, as the teacher stage writes it
-// into summary.json (report may not import internal/spec).
+// into summary.json.
 func typedSpec(m config.ModelSpec) any {
-	conv, _ := intsOf(m["conv"])
-	hidden, _ := intsOf(m["hidden"])
-	return struct{ Conv, Hidden []int }{conv, hidden}
+	f, err := spec.LookupFamily("mlp")
+	if err != nil {
+		panic(err)
+	}
+	return f.HashKey(m)
 }

@@ -10,10 +10,10 @@ const module = "github.com/kdcal/kdcal/"
 
 // directImports are what the report's packages may import besides the
 // standard library: the plan and the store (what the report reads), the
-// configuration and metric types, the statistics, gonum/plot for figures
+// configuration, spec (model-spec values) and metric types, the statistics, gonum/plot for figures
 // (with fpdf and x/text's charmap for PDFs), and one another.
 var directImports = map[string][]string{
-	"internal/report": {"internal/config", "internal/metrics", "internal/plan", "internal/runstore", "internal/stats",
+	"internal/report": {"internal/config", "internal/metrics", "internal/plan", "internal/runstore", "internal/spec", "internal/stats",
 		"internal/report/figure", "internal/report/table", "gonum.org/v1/plot/"},
 	"internal/report/figure": {"internal/metrics", "gonum.org/v1/plot/", "codeberg.org/go-pdf/fpdf", "golang.org/x/text/encoding/charmap"},
 	"internal/report/table":  {},

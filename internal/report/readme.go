@@ -11,6 +11,7 @@ import (
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/report/table"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // maxListed is how many unused steps the README lists before pointing to steps.csv.
@@ -223,8 +224,8 @@ func specString(m config.ModelSpec) string {
 		return strings.Join(parts, "-")
 	}
 	var parts []string
-	conv, _ := intsOf(m["conv"])
-	hidden, _ := intsOf(m["hidden"])
+	conv, _ := spec.Ints(m["conv"])
+	hidden, _ := spec.Ints(m["hidden"])
 	if len(conv) > 0 {
 		parts = append(parts, "conv "+join(conv))
 	}
@@ -232,7 +233,7 @@ func specString(m config.ModelSpec) string {
 		parts = append(parts, "dense "+join(hidden))
 	}
 	for _, k := range slices.Sorted(maps.Keys(m)) { // keys of other families
-		if xs, _ := intsOf(m[k]); k != "conv" && k != "hidden" && len(xs) > 0 {
+		if xs, _ := spec.Ints(m[k]); k != "conv" && k != "hidden" && len(xs) > 0 {
 			parts = append(parts, k+" "+join(xs))
 		}
 	}
@@ -283,36 +284,4 @@ func methodNote(a *Analysis) string {
 	b.WriteString("- **Missing and stale steps.** Only steps that finished with the config hash the current configuration expects are used; " +
 		"missing, failed, running, stale and unreadable steps are listed and excluded, and cells computed from fewer seeds show (n=k).\n")
 	return b.String()
-}
-
-// intsOf reads a spec value (a list of whole numbers, or one) as a list.
-func intsOf(v any) ([]int, bool) {
-	switch x := v.(type) {
-	case []int:
-		return x, true
-	case int:
-		return []int{x}, true
-	case float64:
-		if x != float64(int(x)) {
-			return nil, false
-		}
-		return []int{int(x)}, true
-	case []any:
-		out := make([]int, 0, len(x))
-		for _, e := range x {
-			switch i := e.(type) {
-			case int:
-				out = append(out, i)
-			case float64: // a spec read back from JSON (safetensors metadata)
-				if i != float64(int(i)) {
-					return nil, false
-				}
-				out = append(out, int(i))
-			default:
-				return nil, false
-			}
-		}
-		return out, true
-	}
-	return nil, false
 }
