@@ -92,7 +92,7 @@ func Fetch(ctx context.Context, dir, dataset string, log io.Writer) error {
 		}
 		target := filepath.Join(dst, name)
 		want := KnownSHA256[dataset][name]
-		if sum, err := fileSHA256(target); err == nil && sum == want {
+		if sum, _, err := atomicfile.SHA256(target); err == nil && sum == want {
 			fmt.Fprintf(log, "%s: present, sha256 ok\n", target)
 			continue
 		}
@@ -201,7 +201,7 @@ func Inspect(dir, dataset string) SetInfo {
 		if st, err := e.Info(); err == nil {
 			fi.Size = st.Size()
 		}
-		fi.SHA256, _ = fileSHA256(p)
+		fi.SHA256, _, _ = atomicfile.SHA256(p)
 		if want, ok := KnownSHA256[dataset][e.Name()]; ok {
 			fi.Known = want == fi.SHA256
 			if !fi.Known {
@@ -221,19 +221,6 @@ func Inspect(dir, dataset string) SetInfo {
 	info.Shape = [3]int{train.C, train.H, train.W}
 	info.Classes = train.Classes
 	return info
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func fileExists(p string) bool {

@@ -1,16 +1,15 @@
 package plan
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kdcal/kdcal/internal/atomicfile"
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/runstore"
@@ -94,27 +93,15 @@ func fileDigest(path string) string {
 	if ok && d.size == fi.Size() && d.mod.Equal(fi.ModTime()) {
 		return d.sum
 	}
-	sum, err := sha256File(path)
+	hexSum, _, err := atomicfile.SHA256(path)
 	if err != nil {
 		return "unreadable: " + err.Error()
 	}
+	sum := "sha256:" + hexSum
 	digests.Lock()
 	digests.m[path] = digest{size: fi.Size(), mod: fi.ModTime(), sum: sum}
 	digests.Unlock()
 	return sum
-}
-
-func sha256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // externalCost is the cost of importing one external teacher: reading and

@@ -1,13 +1,12 @@
 package runstore
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/kdcal/kdcal/internal/atomicfile"
 )
 
 // Output is one file a step published, as recorded in its manifest.
@@ -35,7 +34,7 @@ func listOutputs(dir string) ([]Output, error) {
 		if rel == ManifestFile {
 			return nil
 		}
-		sum, size, err := fileSHA256(p)
+		sum, size, err := atomicfile.SHA256(p)
 		if err != nil {
 			return err
 		}
@@ -46,20 +45,6 @@ func listOutputs(dir string) ([]Output, error) {
 		return nil, fmt.Errorf("list outputs of %s: %w", dir, err)
 	}
 	return outs, nil
-}
-
-func fileSHA256(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // checkOutputs compares the files of the step directory dir with the
@@ -83,7 +68,7 @@ func checkOutputs(dir string, outs []Output, full bool) string {
 		case fi.Size() != o.Size:
 			why = fmt.Sprintf("%s has %d bytes, the manifest records %d", o.Name, fi.Size(), o.Size)
 		case full:
-			sum, _, err := fileSHA256(p)
+			sum, _, err := atomicfile.SHA256(p)
 			if err != nil {
 				why = o.Name + ": " + err.Error()
 			} else if sum != o.SHA256 {

