@@ -14,3 +14,6 @@ func init() {
 	version.Backend = "pure-go"
 	version.GEMM = gemm.Kernel()
 }
+
+// SetThreads does nothing: internal/gemm runs on the calling goroutine.
+func SetThreads(int) {}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/kdcal/kdcal/internal/testutil"
 	"io"
 	"os"
 	"os/exec"
@@ -390,5 +391,40 @@ func TestStageCommandInParallel(t *testing.T) {
 		"--set", "data.dataset=mnist", "--set", "data.dir="+filepath.Join(dir, "nodata"))
 	if code != ExitData || !strings.Contains(stderr, "kdcal data fetch") {
 		t.Errorf("missing dataset: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestInProcessStepMatchesStepProcess: a step run in this process (a stage
+// command with one step) writes the bytes `kdcal run`'s step processes
+// write. On real data the OpenBLAS build multithreads the CNN's GEMMs
+// unless run.blas_threads is applied in-process too (it was only passed to
+// step processes as OPENBLAS_NUM_THREADS, and the teacher's logits
+// differed). Synthetic data is too small to show it.
+func TestInProcessStepMatchesStepProcess(t *testing.T) {
+	data := testutil.RequireDataset(t, "fashion-mnist")
+	cfg := func(dir string) string {
+		p := filepath.Join(dir, "study.yaml")
+		yaml := "name: t\nexperiments_dir: " + filepath.Join(dir, "exp") + "\nseeds: [0]\n" +
+			"data: {dataset: fashion-mnist, dir: " + data + ", train_limit: 1200}\n" +
+			"teacher:\n  family: cnn\n  sizes: [tiny]\n  train: {epochs: 1}\n"
+		if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	procDir, inDir := t.TempDir(), t.TempDir()
+	if code, _, stderr := run(t, "", nil, "run", "--config", cfg(procDir), "--stage", "teachers"); code != 0 {
+		t.Fatalf("run --stage teachers: exit %d: %s", code, stderr)
+	}
+	code, _, stderr := run(t, "", nil, "train-teachers", "--config", cfg(inDir))
+	if code != 0 || !strings.Contains(stderr, "in this process") {
+		t.Fatalf("train-teachers: exit %d, want one step in this process:\n%s", code, stderr)
+	}
+	for _, f := range []string{runstore.LogitsFile("train"), runstore.LogitsFile("test")} {
+		a := readFile(t, filepath.Join(procDir, "exp", "t", runstore.TeacherKey("tiny", 0), f))
+		b := readFile(t, filepath.Join(inDir, "exp", "t", runstore.TeacherKey("tiny", 0), f))
+		if a != b {
+			t.Errorf("%s: the step process and this process wrote different bytes", f)
+		}
 	}
 }

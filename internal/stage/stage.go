@@ -15,10 +15,12 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 
+	"github.com/kdcal/kdcal/internal/blasopt"
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/pipeline"
 	"github.com/kdcal/kdcal/internal/runstore"
@@ -59,4 +61,13 @@ func removeResumeFiles(st *runstore.Step) error {
 		}
 	}
 	return nil
+}
+
+// runTraining runs a training job with run.blas_threads OpenBLAS threads,
+// as the executors' step processes do (they set OPENBLAS_NUM_THREADS): a
+// step run in this process — a stage command with one worker or one step —
+// then writes the same bytes as under `kdcal run`.
+func runTraining(ctx context.Context, env *pipeline.Env, job train.Job) (train.Result, error) {
+	blasopt.SetThreads(env.Cfg.Run.BLASThreads)
+	return train.Run(ctx, job)
 }

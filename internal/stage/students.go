@@ -100,7 +100,7 @@ func (j *studentJob) Write(ctx context.Context, st *runstore.Step) error {
 		Progress: j.env.Progress, Log: j.env.Log, SkipTrainLogits: true,
 		OnEpoch: func(r train.Record) { pipeline.WriteProgress(st, r.Epoch, recipe.Epochs) },
 	}
-	res, err := train.Run(ctx, job)
+	res, err := runTraining(ctx, j.env, job)
 	if err != nil {
 		return err
 	}

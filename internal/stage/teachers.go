@@ -82,7 +82,7 @@ func (j *teacherJob) Write(ctx context.Context, st *runstore.Step) error {
 			}
 		},
 	}
-	res, err := train.Run(ctx, job)
+	res, err := runTraining(ctx, j.env, job)
 	if err != nil {
 		return err
 	}
