@@ -96,19 +96,21 @@ func Write(ctx context.Context, cfg *config.Config, store *runstore.Store, opts 
 // longName is the file name of a setting's long-format CSV.
 func longName(setting string) string { return setting + "-long.csv" }
 
-// noStepsError explains an experiment with nothing to report.
+// noStepsError explains an experiment with nothing to report, naming its
+// first expected step and the command that makes it.
 func noStepsError(s *Study) error {
-	hint := "kdcal run"
 	counts := statusCounts(s.Steps)
-	if n := countStatus(s.Steps, StatusStale); n > 0 {
-		prev := filepath.Join(s.Root, "config.yaml")
-		hint = fmt.Sprintf("kdcal report --config %s", prev)
-		return fmt.Errorf("no step in %s matches this configuration (%s): the study was run with other settings; "+
-			"pass the configuration it was run with, or rerun it: %w", s.Root, counts,
-			&runstore.MissingError{Key: filepath.Join(s.Root, "teachers"), Hint: hint})
+	first := &runstore.MissingError{Key: s.Root}
+	if len(s.Steps) > 0 {
+		first.Key = filepath.Join(s.Root, s.Steps[0].Key)
 	}
-	return fmt.Errorf("nothing to report in %s (%d expected steps: %s): %w", s.Root, len(s.Steps), counts,
-		&runstore.MissingError{Key: filepath.Join(s.Root, "teachers"), Hint: hint})
+	if n := countStatus(s.Steps, StatusStale); n > 0 {
+		return fmt.Errorf("no step in %s matches this configuration (%s): the store was written with another configuration; "+
+			"report that one with `kdcal report --config %s --experiment %s`, or run this one with `kdcal run`: %w",
+			s.Root, counts, filepath.Join(s.Root, "config.yaml"), s.Root, first)
+	}
+	first.Hint = "kdcal run"
+	return fmt.Errorf("nothing to report in %s (%d expected steps: %s): %w", s.Root, len(s.Steps), counts, first)
 }
 
 func countStatus(steps []*Step, status string) int {

@@ -211,8 +211,8 @@ func TestNothingToReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Write(context.Background(), other, store, Options{})
-	if !errors.As(err, &missing) || !strings.Contains(err.Error(), "run with other settings") {
-		t.Fatalf("err = %v, want a MissingError saying the study was run with other settings", err)
+	if !errors.As(err, &missing) || !strings.Contains(err.Error(), "written with another configuration") {
+		t.Fatalf("err = %v, want a MissingError saying the store was written with another configuration", err)
 	}
 }
 
@@ -394,5 +394,37 @@ func TestFigureKinds(t *testing.T) {
 	readme := string(readFile(t, filepath.Join(dir, "README.md")))
 	if strings.Contains(readme, "![") || !strings.Contains(readme, "[PDF](figures/teacher-calibration.pdf)") {
 		t.Errorf("README with PDF figures only: want links and no inline image")
+	}
+}
+
+// TestNoStepsError: a store with nothing usable names its first expected
+// step and a command that gets the user further — the store's own
+// configuration when every step was written with another one.
+func TestNoStepsError(t *testing.T) {
+	steps := func(status string) []*Step {
+		return []*Step{{Key: "teachers/tiny/seed-0", Status: status}, {Key: "teachers/tiny/seed-1", Status: StatusMissing}}
+	}
+	for _, tc := range []struct {
+		name   string
+		status string
+		want   []string
+	}{
+		{"missing", StatusMissing, []string{"nothing to report in /s (2 expected steps: 2 missing)",
+			"missing /s/teachers/tiny/seed-0; run `kdcal run` first"}},
+		{"stale", StatusStale, []string{"no step in /s matches this configuration (1 missing, 1 stale)",
+			"`kdcal report --config /s/config.yaml --experiment /s`", "missing /s/teachers/tiny/seed-0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := noStepsError(&Study{Root: "/s", Steps: steps(tc.status)})
+			var missing *runstore.MissingError
+			if !errors.As(err, &missing) {
+				t.Fatalf("error %v is not a *runstore.MissingError (exit status 5)", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }
