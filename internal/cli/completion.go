@@ -296,7 +296,11 @@ func settingValues(cfg *config.Config) []string {
 	}
 	out := []string{"all\tevery KD setting"}
 	for _, s := range plan.Settings(cfg) {
-		out = append(out, fmt.Sprintf("%s\t%s loss, τ=%g, kd_weight %g, %d epochs", s.Name(), s.Loss, s.Tau, s.KDWeight, s.Epochs))
+		tau := fmt.Sprintf("τ=%g", s.Tau)
+		if s.Tau == 0 {
+			tau = "no τ"
+		}
+		out = append(out, fmt.Sprintf("%s\t%s loss, %s, kd_weight %g, %d epochs", s.Name(), s.Loss, tau, s.KDWeight, s.Epochs))
 	}
 	return out
 }

@@ -11,7 +11,11 @@
 // Every other package receives the typed section it needs, never viper.
 package config
 
-import "github.com/kdcal/kdcal/internal/spec"
+import (
+	"slices"
+
+	"github.com/kdcal/kdcal/internal/spec"
+)
 
 // Config is the whole, resolved configuration of one study.
 type Config struct {
@@ -236,6 +240,14 @@ var (
 	Calibrators    = []string{"none", "temp", "vector", "matrix", "hist", "isotonic"}
 	// KDLosses are the names of distill's loss registry (a test keeps them
 	// equal): config, a leaf package, cannot import the trainer to ask it.
-	KDLosses    = []string{LossKD, "dkd", "mse"}
-	FigureKinds = []string{"png", "svg", "pdf"}
+	KDLosses = []string{LossKD, "dkd", "mse"}
+	// UntemperedLosses are the KD losses that have no temperature (τ does
+	// not change their term; distill's conformance test checks it on every
+	// registered loss): the plan trains them once per kd_weight × epochs
+	// instead of once per τ of the grid.
+	UntemperedLosses = []string{"mse"}
+	FigureKinds      = []string{"png", "svg", "pdf"}
 )
+
+// Tempered reports whether the KD loss named has a temperature τ.
+func Tempered(loss string) bool { return !slices.Contains(UntemperedLosses, loss) }

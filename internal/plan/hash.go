@@ -76,8 +76,8 @@ func CalibrationHash(c *config.Config, method, size string, seed int) string {
 
 // Setting is one KD combination of the kd.* grid.
 type Setting struct {
-	Loss     string // kd.loss entry; "" for scratch
-	Tau      float64
+	Loss     string  // kd.loss entry; "" for scratch
+	Tau      float64 // KD temperature; 0 for a loss without one
 	KDWeight float64
 	Epochs   int
 	// Tagged: the grid has more than one loss, so the name carries it.
@@ -85,7 +85,8 @@ type Setting struct {
 }
 
 // Name returns the directory name of the setting, e.g. "tau4-kdw0.9-ep20",
-// or "dkd-tau4-kdw0.9-ep20" when the grid has more than one loss.
+// or "dkd-tau4-kdw0.9-ep20" when the grid has more than one loss
+// ("mse-kdw0.9-ep20" for a loss without a temperature).
 func (s Setting) Name() string {
 	n := runstore.SettingName(s.Tau, s.KDWeight, s.Epochs)
 	if s.Tagged {
@@ -95,7 +96,8 @@ func (s Setting) Name() string {
 }
 
 // Settings expands the kd grid (loss × temperature × kd_weight ×
-// student_epochs) in configuration order.
+// student_epochs) in configuration order. A loss without a temperature
+// (config.Tempered) gets one setting per kd_weight × epochs, with Tau 0.
 func Settings(c *config.Config) []Setting {
 	epochs := c.KD.StudentEpochs
 	if len(epochs) == 0 {
@@ -107,7 +109,11 @@ func Settings(c *config.Config) []Setting {
 	}
 	var out []Setting
 	for _, l := range losses {
-		for _, t := range c.KD.Temperature {
+		taus := c.KD.Temperature
+		if !config.Tempered(l) {
+			taus = []float64{0} // one student, not one per τ
+		}
+		for _, t := range taus {
 			for _, w := range c.KD.KDWeight {
 				for _, e := range epochs {
 					out = append(out, Setting{Loss: l, Tau: t, KDWeight: w, Epochs: e, Tagged: len(losses) > 1})

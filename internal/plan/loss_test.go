@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/kdcal/kdcal/internal/config"
@@ -40,9 +41,10 @@ func TestLossGrid(t *testing.T) {
 	}
 	grid := Build(load(t, map[string]string{"teacher.sizes": "[small]", "seeds": "[0]", "kd.loss": "[kd, dkd, mse]"}))
 	want := map[string]bool{}
-	for _, l := range []string{"kd", "dkd", "mse"} {
+	for _, l := range []string{"kd", "dkd"} {
 		want["students/"+l+"-tau4-kdw0.9-ep20/raw/small/seed-0"] = true
 	}
+	want["students/mse-kdw0.9-ep20/raw/small/seed-0"] = true // mse has no τ
 	hashes := map[string]string{}
 	for _, s := range grid.Steps {
 		if s.Arm == config.ArmRaw {
@@ -64,6 +66,40 @@ func TestLossGrid(t *testing.T) {
 		o, _ := grid.Get(s.Key)
 		if (o.Hash != s.Hash) != (s.Setting.Loss == "dkd") && s.Stage == StageStudents {
 			t.Errorf("kd.dkd_beta: %s (loss %q) hash changed %v", s.Key, s.Setting.Loss, o.Hash != s.Hash)
+		}
+	}
+}
+
+// TestUntemperedLossOncePerGrid: a loss without a temperature (mse) is one
+// setting per kd_weight × epochs whatever the τ grid, so no two students
+// of a plan compute the same thing (share a hash).
+func TestUntemperedLossOncePerGrid(t *testing.T) {
+	for _, tc := range []struct {
+		loss string
+		want []string
+	}{
+		{"[mse]", []string{"kdw0.9-ep20", "kdw0.5-ep20"}},
+		{"[kd, mse]", []string{"kd-tau1-kdw0.9-ep20", "kd-tau1-kdw0.5-ep20", "kd-tau2-kdw0.9-ep20", "kd-tau2-kdw0.5-ep20",
+			"kd-tau4-kdw0.9-ep20", "kd-tau4-kdw0.5-ep20", "mse-kdw0.9-ep20", "mse-kdw0.5-ep20"}},
+	} {
+		c := load(t, map[string]string{"teacher.sizes": "[small]", "seeds": "[0]", "kd.loss": tc.loss,
+			"kd.temperature": "[1, 2, 4]", "kd.kd_weight": "[0.9, 0.5]"})
+		var names []string
+		for _, s := range Settings(c) {
+			names = append(names, s.Name())
+			if s.Loss == "mse" && s.Tau != 0 {
+				t.Errorf("%s: mse setting %s has τ %g", tc.loss, s.Name(), s.Tau)
+			}
+		}
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("kd.loss %s: settings %v, want %v", tc.loss, names, tc.want)
+		}
+		seen := map[string]string{}
+		for _, s := range Build(c).Steps {
+			if prev, ok := seen[s.Hash]; ok {
+				t.Errorf("kd.loss %s: %s and %s share hash %s", tc.loss, prev, s.Key, s.Hash)
+			}
+			seen[s.Hash] = s.Key
 		}
 	}
 }

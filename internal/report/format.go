@@ -150,6 +150,9 @@ func armShort(arm string) string {
 
 // settingTitle describes a KD setting in words.
 func settingTitle(tau, kdw float64, epochs int) string {
-	return fmt.Sprintf("τ = %s, kd_weight = %s, %d student epochs",
-		strconv.FormatFloat(tau, 'g', -1, 64), strconv.FormatFloat(kdw, 'g', -1, 64), epochs)
+	t := fmt.Sprintf("kd_weight = %s, %d student epochs", strconv.FormatFloat(kdw, 'g', -1, 64), epochs)
+	if tau == 0 { // a loss without a temperature
+		return t
+	}
+	return "τ = " + strconv.FormatFloat(tau, 'g', -1, 64) + ", " + t
 }

@@ -76,6 +76,9 @@ func (a *Analysis) stepsCSV() ([]byte, error) {
 			u := st.Student
 			tau, kdw, cew, wall = u.Tau, u.KDWeight, u.CEWeight, u.WallSeconds
 			epochs, params = strconv.Itoa(u.Epochs), strconv.Itoa(u.Params)
+			if u.Tau == 0 { // scratch, or a loss without a temperature
+				tau = nan
+			}
 			if u.Arm != config.ArmScratch {
 				calT = u.CalibrationTemperature
 				effT = effectiveTemp(u.EffectiveTemperature, u.Tau, u.CalibrationTemperature, u.Tau)

@@ -66,7 +66,7 @@ func (a *Analysis) settingTable(r *SettingResult) *table.Table {
 		ns := []int{row.TeacherAcc.N, row.ECEAfter.N}
 		disp := []string{row.Size, fmtParams(row.Params), "", pct(row.TeacherAcc, full), fmtAgg(row.TeacherNLL, 1, 3, full),
 			pct(row.ECEBefore, full), pct(row.ECEAfter, full), fmtAgg(row.T, 1, 2, full)}
-		rec := []string{r.Name, fmtFloat(r.Setting.Tau), fmtFloat(r.Setting.KDWeight), strconv.Itoa(r.Setting.Epochs), row.Size, strconv.Itoa(row.Params)}
+		rec := []string{r.Name, tauCell(r.Setting.Tau), fmtFloat(r.Setting.KDWeight), strconv.Itoa(r.Setting.Epochs), row.Size, strconv.Itoa(row.Params)}
 		for _, g := range []stats.Agg{row.TeacherAcc, row.TeacherNLL, row.ECEBefore, row.ECEAfter, row.T} {
 			rec = append(rec, aggCSV(g)...)
 		}
@@ -100,6 +100,14 @@ func texRow(teacher, model string, acc, ece stats.Agg) []string {
 }
 
 func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// tauCell renders a setting's τ for a CSV: empty for a loss without one.
+func tauCell(tau float64) string {
+	if tau == 0 {
+		return ""
+	}
+	return fmtFloat(tau)
+}
 
 // nRange renders the seed counts of a row: "3", or "2–3" when they differ.
 func nRange(ns []int) string {

@@ -96,10 +96,14 @@ func ScratchKey(epochs, seed int) string {
 // ReportKey names the report step.
 const ReportKey = "report"
 
-// SettingName names a KD combination, e.g. "tau4-kdw0.9-ep20".
+// SettingName names a KD combination, e.g. "tau4-kdw0.9-ep20", or
+// "kdw0.9-ep20" for a loss without a temperature (tau 0).
 func SettingName(tau, kdWeight float64, epochs int) string {
-	return fmt.Sprintf("tau%s-kdw%s-ep%d",
-		strconv.FormatFloat(tau, 'g', -1, 64), strconv.FormatFloat(kdWeight, 'g', -1, 64), epochs)
+	n := fmt.Sprintf("kdw%s-ep%d", strconv.FormatFloat(kdWeight, 'g', -1, 64), epochs)
+	if tau == 0 { // a loss without a temperature
+		return n
+	}
+	return "tau" + strconv.FormatFloat(tau, 'g', -1, 64) + "-" + n
 }
 
 func seedDir(seed int) string { return "seed-" + strconv.Itoa(seed) }

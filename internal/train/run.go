@@ -128,8 +128,8 @@ func (j *Job) check() error {
 	if k.Loss == nil {
 		panic("train: KD.Loss is nil")
 	}
-	if !(k.Tau > 0) || k.KDWeight < 0 || k.CEWeight < 0 || k.KDWeight+k.CEWeight == 0 {
-		return fmt.Errorf("%s: KD needs τ > 0 and non-negative weights, not both 0 (τ=%g kd_weight=%g ce_weight=%g)",
+	if !(k.Tau > 0 || k.Tau == 0 && !config.Tempered(k.Loss.Name())) || k.KDWeight < 0 || k.CEWeight < 0 || k.KDWeight+k.CEWeight == 0 {
+		return fmt.Errorf("%s: KD needs τ > 0 (0 for a loss without one) and non-negative weights, not both 0 (τ=%g kd_weight=%g ce_weight=%g)",
 			j.Label, k.Tau, k.KDWeight, k.CEWeight)
 	}
 	if len(k.Targets) != tr.N*tr.Classes {

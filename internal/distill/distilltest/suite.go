@@ -14,6 +14,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/distill"
 )
 
@@ -36,8 +37,10 @@ var (
 	labels = []int{1, 4, 0, 2}
 )
 
-// Run runs every check at τ ∈ {1, 4}.
+// Run runs every check at τ ∈ {1, 4}, and checks that τ matters exactly
+// when config.Tempered says the loss has one.
 func (s Suite) Run(t *testing.T) {
+	t.Run("temperature", s.temperature)
 	for _, tau := range []float64{1, 4} {
 		t.Run("value", func(t *testing.T) { s.value(t, tau) })
 		t.Run("gradient", func(t *testing.T) { s.gradient(t, tau) })
@@ -187,5 +190,30 @@ func (s Suite) zero(t *testing.T, tau float64) {
 	g, _ := graphTerm(t, l, targets, st, len(pos), pos, labels, tau, 1)
 	if math.Abs(v) > 1e-6 || math.Abs(g) > 1e-6 {
 		t.Errorf("%s τ=%v: term at student = teacher: reference %.3g, graph %.3g, want 0", l.Name(), tau, v, g)
+	}
+}
+
+// temperature: a loss config lists as untempered (the plan trains it once,
+// with τ = 0, whatever the τ grid) gives the same graph term at τ = 0, 1
+// and 4; a tempered loss whose nonzero term does not change between τ = 1
+// and 4 should be listed (it would train duplicate students). Tolerance
+// 1e-12, relative.
+func (s Suite) temperature(t *testing.T) {
+	term := func(tau float64) float64 {
+		l, _, targets, st := s.problem(t, tau)
+		v, _ := graphTerm(t, l, targets, st, bs, pos, labels, tau, 1)
+		return v
+	}
+	name := s.New().Name()
+	v1, v4 := term(1), term(4)
+	same := math.Abs(v1-v4) <= 1e-12*(1+math.Abs(v1))
+	switch {
+	case !config.Tempered(name):
+		if v0 := term(0); !same || math.Abs(v0-v1) > 1e-12*(1+math.Abs(v1)) {
+			t.Errorf("%s is listed in config.UntemperedLosses but its term depends on τ: %.15g (τ=0), %.15g (τ=1), %.15g (τ=4)",
+				name, v0, v1, v4)
+		}
+	case same && v1 != 0:
+		t.Errorf("%s: τ = 1 and 4 give the same term %.15g: list it in config.UntemperedLosses", name, v1)
 	}
 }
