@@ -12,7 +12,7 @@ import (
 	"github.com/kdcal/kdcal/internal/pipeline"
 )
 
-// NewCmdData builds `kdcal data fetch|info`.
+// NewCmdData builds `kdcal data fetch|info|split`.
 func NewCmdData(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "data",
@@ -20,7 +20,7 @@ func NewCmdData(g *Globals) *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(newCmdDataFetch(g), newCmdDataInfo(g))
+	cmd.AddCommand(newCmdDataFetch(g), newCmdDataInfo(g), newCmdDataSplit(g))
 	return cmd
 }
 
@@ -171,4 +171,68 @@ func printDataInfo(g *Globals, dir string, infos []pipeline.DatasetInfo) {
 			fmt.Fprintf(g.Out, "  %-48s %10d  %s  %s\n", f.Path, f.Size, f.SHA256[:min(16, len(f.SHA256))], status)
 		}
 	}
+}
+
+// DataSplitOptions are the flags of `kdcal data split`.
+type DataSplitOptions struct {
+	Out    string
+	Force  bool
+	AsJSON bool
+}
+
+func newCmdDataSplit(g *Globals) *cobra.Command {
+	opts := &DataSplitOptions{}
+	cmd := &cobra.Command{
+		Use:   "split --out DIR",
+		Short: "Write the official indices of kdcal's train and validation splits, for teachers trained elsewhere",
+		Long: `Write the rows kdcal trains on and calibrates on, as the configuration's data.* settings
+make them (data.val_fraction, data.split_seed, data.train_limit), so that a teacher trained
+elsewhere (teacher.source: external) trains on exactly kdcal's training rows and never on the
+validation rows its calibration is fitted on. DIR gets index_train.npy and index_val.npy
+(int64 positions in the official training set, ascending), labels_train.npy and
+labels_val.npy (int64), and split.json (the settings, sizes, and data.normalize's per-channel
+mean and std of pixels scaled to [0, 1]). The test split is the whole official test set.
+Existing files are only replaced with --force.`,
+		Example: `  kdcal data split --config torch.yaml --out split/
+  # PyTorch: torch.utils.data.Subset(train_set, np.load("split/index_train.npy"))`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error { return dataSplitRun(g, opts) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Out, "out", "", "directory to write the split's files to (required)")
+	f.BoolVar(&opts.Force, "force", false, "replace the split's files when they exist")
+	f.BoolVar(&opts.AsJSON, "json", false, "print split.json's document on stdout")
+	_ = cmd.MarkFlagDirname("out")
+	return cmd
+}
+
+func dataSplitRun(g *Globals, opts *DataSplitOptions) error {
+	if opts.Out == "" {
+		return usageErrorf("give --out DIR: the directory to write the split's files to")
+	}
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return err
+	}
+	cat, err := g.catalog()
+	if err != nil {
+		return err
+	}
+	info, err := cat.ExportSplit(cfg, opts.Out, opts.Force)
+	if err != nil {
+		return err
+	}
+	if opts.AsJSON {
+		b, _ := json.MarshalIndent(info, "", "  ")
+		fmt.Fprintln(g.Out, string(b))
+		return nil
+	}
+	limit := "no train_limit"
+	if info.TrainLimit > 0 {
+		limit = fmt.Sprintf("train_limit %d", info.TrainLimit)
+	}
+	fmt.Fprintf(g.Out, "%s: %d train + %d validation rows of %d official training examples (val_fraction %g, split_seed %d, %s); test: all %d\n",
+		info.Dataset, info.Train, info.Val, info.Official, info.ValFraction, info.SplitSeed, limit, info.Test)
+	fmt.Fprintf(g.Out, "wrote %s in %s\n", strings.Join(info.Files, ", "), opts.Out)
+	return nil
 }

@@ -46,6 +46,7 @@ var documented = map[string]reflect.Type{
 	"artifact.Fit":               reflect.TypeFor[artifact.Fit](),
 	"train.Record":               reflect.TypeFor[train.Record](),
 	"pipeline.Progress":          reflect.TypeFor[pipeline.Progress](),
+	"pipeline.SplitInfo":         reflect.TypeFor[pipeline.SplitInfo](),
 }
 
 // jsonFields are the names encoding/json gives a struct's fields.
