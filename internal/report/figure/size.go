@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
@@ -130,7 +131,8 @@ type StudentVsTeacherAccData struct {
 }
 
 // StudentVsTeacherAcc draws each series as markers with x and y error bars
-// over the baseline band, and the labels (9 pt, below-right of their point).
+// over the baseline band, and the labels (9 pt, below right of their point
+// unless another corner overlaps less: placedLabels).
 // 6 × 4.2 inches.
 func StudentVsTeacherAcc(d StudentVsTeacherAccData) (*Figure, error) {
 	return newFigure(6*vg.Inch, 4.2*vg.Inch, func(h text.Handler) (*drawing, error) {
@@ -161,17 +163,12 @@ func StudentVsTeacherAcc(d StudentVsTeacherAccData) (*Figure, error) {
 			p.Legend.Add(d.Baseline.Label, band...)
 		}
 		if len(d.Labels.XYs) > 0 {
-			lbl, err := plotter.NewLabels(d.Labels)
-			if err != nil {
-				return nil, err
+			var obst []*Points
+			for _, s := range d.Series {
+				obst = append(obst, s.Points)
 			}
-			for i := range lbl.TextStyle {
-				lbl.TextStyle[i].Font.Size = vg.Points(9)
-				lbl.TextStyle[i].Color = color.Gray{0x30}
-				lbl.TextStyle[i].YAlign = draw.YTop
-				lbl.TextStyle[i].Handler = h
-			}
-			p.Add(lbl)
+			p.Add(&placedLabels{xys: d.Labels.XYs, labels: d.Labels.Labels, obstacles: obst,
+				style: text.Style{Color: color.Gray{0x30}, Font: font.From(plot.DefaultFont, vg.Points(9)), Handler: h}})
 		}
 		headroom(p, ylo, yhi, 0.35)
 		p.X.Min, p.X.Max = x0, x1
