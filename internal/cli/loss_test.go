@@ -69,4 +69,18 @@ func TestLossGridEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "report", "tables", "mse-kdw0.9-ep2.csv")); err != nil {
 		t.Errorf("report table of the mse setting: %v", err)
 	}
+	// The README states each setting's own loss, not kd's formula for all.
+	readme, err := os.ReadFile(filepath.Join(root, "report", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Loss of the raw arm (from its students' manifests): `0.1·CE(y, s) + 0.9·MSE(s, t)`",
+		"Loss of the raw arm (from its students' manifests): `0.1·CE(y, s) + 0.9·4²·KL(softmax(t/4) ‖ softmax(s/4))`"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("report README lacks %q", want)
+		}
+	}
+	if strings.Contains(string(readme), "kd_weight·τ²·KL)") {
+		t.Error("report README gives kd's loss for a grid with mse")
+	}
 }

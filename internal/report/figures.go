@@ -231,7 +231,7 @@ func (a *Analysis) studentVsSizeFigure(r *SettingResult) (*Figure, error) {
 	if !ok {
 		return nil, nil
 	}
-	title := settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs)
+	title := figureSettingTitle(r)
 	d := figure.StudentVsSizeData{Title: "Student accuracy vs teacher size (" + title + ")", ParamLo: lo, ParamHi: hi}
 	n := 0
 	for _, arm := range a.Study.KDArms {
@@ -261,7 +261,7 @@ func (a *Analysis) studentVsSizeFigure(r *SettingResult) (*Figure, error) {
 // accuracy per KD arm, one point per size (mean ± std over seeds on both
 // axes, labelled with the size), with the scratch band; nil without data.
 func (a *Analysis) studentVsTeacherAccFigure(r *SettingResult) (*Figure, error) {
-	title := settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs)
+	title := figureSettingTitle(r)
 	d := figure.StudentVsTeacherAccData{Title: "Student vs teacher accuracy (" + title + ")"}
 	n := 0
 	for i, arm := range a.Study.KDArms {
@@ -377,4 +377,15 @@ func writeFigure(dir string, f Figure, formats []string) error {
 		}
 	}
 	return nil
+}
+
+// figureSettingTitle describes a setting in a figure's title: its words
+// (settingTitle), led by the loss when the grid has several, so that the
+// figures of kd and dkd at the same τ can be told apart.
+func figureSettingTitle(r *SettingResult) string {
+	t := settingTitle(r.Setting.Tau, r.Setting.KDWeight, r.Setting.Epochs)
+	if r.Setting.Tagged {
+		t = r.Setting.Loss + ", " + t
+	}
+	return t
 }

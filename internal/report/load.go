@@ -40,6 +40,10 @@ type Step struct {
 	Teacher     *runstore.TeacherSummary    // done teacher steps
 	Calibration *runstore.CalibrationResult // done calibration steps
 	Student     *runstore.StudentSummary    // done student steps
+	// Formula is the training loss a done student step recorded in its
+	// manifest (params.formula), e.g. "0.1·CE(y, s) + 0.9·4²·KL(…)"; empty
+	// when it recorded none.
+	Formula string
 }
 
 // Used reports whether the step's results enter the report.
@@ -154,8 +158,35 @@ func readSummary(store *runstore.Store, st *Step) error {
 			return err
 		}
 		st.Student = &u
+		var m struct {
+			Params map[string]any `json:"params"`
+		}
+		if readJSON(store, st.Key, runstore.ManifestFile, &m) == nil {
+			st.Formula, _ = m.Params["formula"].(string)
+		}
 	}
 	return nil
+}
+
+// Formula returns the loss recorded by the first done student of setting
+// and arm ("" if none recorded one).
+func (s *Study) Formula(setting, arm string) string {
+	for _, st := range s.Steps {
+		if st.Kind == runstore.KindStudent && st.Setting == setting && st.Arm == arm && st.Formula != "" {
+			return st.Formula
+		}
+	}
+	return ""
+}
+
+// kdOnly reports whether every KD setting uses the default loss, kd.
+func (s *Study) kdOnly() bool {
+	for _, set := range s.Settings {
+		if set.Loss != config.LossKD {
+			return false
+		}
+	}
+	return true
 }
 
 // readJSON decodes <store>/<key>/<name> into v; errors name the file within

@@ -84,7 +84,11 @@ func readme(in readmeInput) []byte {
 	for _, set := range s.Settings {
 		sets = append(sets, "`"+set.Name()+"`")
 	}
-	row("KD settings", strings.Join(sets, ", ")+fmt.Sprintf(" (loss = %g·CE + kd_weight·τ²·KL)", cfg.KD.CEWeight))
+	loss := fmt.Sprintf(" (loss = %g·CE + kd_weight·τ²·KL)", cfg.KD.CEWeight)
+	if !s.kdOnly() {
+		loss = fmt.Sprintf(" (loss = %g·CE + kd_weight·the term of `kd.loss`; each setting's loss is under Conclusion)", cfg.KD.CEWeight)
+	}
+	row("KD settings", strings.Join(sets, ", ")+loss)
 	row("Arms", strings.Join(cfg.KD.Arms, ", ")+" (calibrated arm uses `"+cfg.KD.Calibrator+"`)")
 	row("Calibration methods", strings.Join(s.Methods, ", ")+fmt.Sprintf(" (%d-bin ECE)", cfg.Calibration.Bins))
 	row("Steps used", fmt.Sprintf("%d of %d expected", s.UsedCount(), len(s.Steps)))
@@ -97,6 +101,9 @@ func readme(in readmeInput) []byte {
 	for _, sc := range in.concl.Settings {
 		if len(a.Settings) > 1 {
 			fmt.Fprintf(&b, "### Setting `%s`\n\n", sc.Name)
+		}
+		if f := s.Formula(sc.Name, config.ArmRaw); f != "" && !s.kdOnly() {
+			fmt.Fprintf(&b, "Loss of the raw arm (from its students' manifests): `%s`\n\n", strings.TrimPrefix(f, "loss = "))
 		}
 		for _, l := range sc.Lines {
 			b.WriteString("- " + l + "\n")

@@ -428,3 +428,20 @@ func TestNoStepsError(t *testing.T) {
 		})
 	}
 }
+
+// TestFigureSettingTitle: with several losses in the grid a figure's
+// title names the loss, so kd and dkd at the same τ are told apart.
+func TestFigureSettingTitle(t *testing.T) {
+	for _, tc := range []struct {
+		s    plan.Setting
+		want string
+	}{
+		{plan.Setting{Loss: "kd", Tau: 4, KDWeight: 0.9, Epochs: 10}, "τ = 4, kd_weight = 0.9, 10 student epochs"},
+		{plan.Setting{Loss: "dkd", Tau: 4, KDWeight: 0.9, Epochs: 10, Tagged: true}, "dkd, τ = 4, kd_weight = 0.9, 10 student epochs"},
+		{plan.Setting{Loss: "mse", KDWeight: 0.9, Epochs: 10, Tagged: true}, "mse, kd_weight = 0.9, 10 student epochs"},
+	} {
+		if got := figureSettingTitle(&SettingResult{Setting: tc.s}); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
