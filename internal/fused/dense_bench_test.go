@@ -41,16 +41,7 @@ func BenchmarkDense(b *testing.B) {
 	for _, sh := range shapes {
 		for _, v := range denseVariants {
 			b.Run(sh.name+"/"+v.name, func(b *testing.B) {
-				ng := dnBuild(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam)
-				vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
-				defer vm.Close()
-				b.ReportAllocs()
-				for b.Loop() {
-					if err := vm.RunAll(); err != nil {
-						b.Fatal(err)
-					}
-					vm.Reset()
-				}
+				dnBuild(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam).benchTape(b)
 			})
 		}
 	}

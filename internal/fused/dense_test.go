@@ -39,56 +39,32 @@ func (nc dnNetCase) String() string {
 	return fmt.Sprintf("%dx%d%v relu-last=%v", nc.n, nc.in, nc.outs, nc.lastRelu)
 }
 
-// layer is one dense layer's parameters.
-type dnLayer struct{ w, b []float32 }
-
 type dnNetData struct {
 	x      []float32
-	layers []dnLayer
+	layers []layer32
 	r      []float32 // loss weights, shape of the last output
-}
-
-func dnRand(rng *rand.Rand, n int, scale float32) []float32 {
-	s := make([]float32, n)
-	for i := range s {
-		s[i] = scale * float32(rng.NormFloat64())
-	}
-	return s
 }
 
 func (nc dnNetCase) data() dnNetData {
 	rng := rand.New(rand.NewPCG(nc.seed, 7))
-	d := dnNetData{x: dnRand(rng, nc.n*nc.in, 1)}
+	d := dnNetData{x: randn32(rng, nc.n*nc.in, 1)}
 	in := nc.in
 	for _, out := range nc.outs {
-		d.layers = append(d.layers, dnLayer{
-			w: dnRand(rng, in*out, float32(1/math.Sqrt(float64(in)))),
-			b: dnRand(rng, out, 0.1),
+		d.layers = append(d.layers, layer32{
+			w: randn32(rng, in*out, float32(1/math.Sqrt(float64(in)))),
+			b: randn32(rng, out, 0.1),
 		})
 		in = out
 	}
-	d.r = dnRand(rng, nc.n*in, 1)
+	d.r = randn32(rng, nc.n*in, 1)
 	return d
 }
 
-type dnNetResult struct {
-	y, dx  []float32
-	dw, db [][]float32
-}
-
-type dnNetGraph struct {
-	g      *G.ExprGraph
-	x, y   *G.Node
-	loss   *G.Node
-	params G.Nodes // w0, b0, w1, b1, ...
-	wrt    G.Nodes
-}
-
 // build makes the graph; xIsParam makes x a wrt node (so dx is computed).
-func dnBuild(t testing.TB, nc dnNetCase, d dnNetData, layerFn denseFunc, xIsParam bool) *dnNetGraph {
+func dnBuild(t testing.TB, nc dnNetCase, d dnNetData, layerFn denseFunc, xIsParam bool) *netGraph {
 	t.Helper()
 	g := G.NewGraph()
-	ng := &dnNetGraph{g: g}
+	ng := &netGraph{g: g}
 	ng.x = G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, nc.in), G.WithName("x"),
 		G.WithValue(tensorOf32(d.x, nc.n, nc.in)))
 	h, in := ng.x, nc.in
@@ -104,103 +80,15 @@ func dnBuild(t testing.TB, nc dnNetCase, d dnNetData, layerFn denseFunc, xIsPara
 		}
 		in = out
 	}
-	ng.y = h
 	r := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, in), G.WithName("r"), G.WithValue(tensorOf32(d.r, nc.n, in)))
-	ng.loss = G.Must(G.Sum(G.Must(G.HadamardProd(h, r))))
-	ng.wrt = slices.Clone(ng.params)
-	if xIsParam {
-		ng.wrt = append(ng.wrt, ng.x)
-	}
-	if _, err := G.Grad(ng.loss, ng.wrt...); err != nil {
-		t.Fatalf("Grad: %v", err)
-	}
+	ng.finish(t, h, r, xIsParam)
 	return ng
 }
 
-func dnDataOf(t testing.TB, v G.Value) []float32 {
-	t.Helper()
-	return slices.Clone(v.Data().([]float32))
-}
-
-func dnGradOf(t testing.TB, n *G.Node) []float32 {
-	t.Helper()
-	v, err := n.Grad()
-	if err != nil {
-		t.Fatalf("grad of %v: %v", n.Name(), err)
-	}
-	return dnDataOf(t, v)
-}
-
-func (ng *dnNetGraph) result(t testing.TB, withDX bool) dnNetResult {
-	t.Helper()
-	res := dnNetResult{y: dnDataOf(t, ng.y.Value())}
-	for i := 0; i < len(ng.params); i += 2 {
-		res.dw = append(res.dw, dnGradOf(t, ng.params[i]))
-		res.db = append(res.db, dnGradOf(t, ng.params[i+1]))
-	}
-	if withDX {
-		res.dx = dnGradOf(t, ng.x)
-	}
-	return res
-}
-
 // runTape runs one forward+backward pass with a TapeMachine.
-func dnRunTape(t testing.TB, nc dnNetCase, d dnNetData, layerFn denseFunc, xIsParam bool) dnNetResult {
+func dnRunTape(t testing.TB, nc dnNetCase, d dnNetData, layerFn denseFunc, xIsParam bool) netResult {
 	t.Helper()
-	ng := dnBuild(t, nc, d, layerFn, xIsParam)
-	vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatalf("RunAll: %v", err)
-	}
-	return ng.result(t, xIsParam)
-}
-
-// relErr returns max|got-want| / max|want| (∞-norm relative error); NaNs
-// must sit at the same positions.
-func dnRelErr(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		g, w := float64(got[i]), float64(want[i])
-		if math.IsNaN(g) || math.IsNaN(w) {
-			if math.IsNaN(g) != math.IsNaN(w) {
-				return math.Inf(1)
-			}
-			continue
-		}
-		num = max(num, math.Abs(g-w))
-		den = max(den, math.Abs(w))
-	}
-	if den == 0 {
-		return num
-	}
-	return num / den
-}
-
-func dnCheckClose(t *testing.T, what string, got, want []float32, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
-		return
-	}
-	e := dnRelErr(got, want)
-	if e > tol || math.IsNaN(e) {
-		t.Errorf("%s: relative error %.3g > %.0g", what, e, tol)
-	} else if testing.Verbose() {
-		t.Logf("%s: relative error %.3g", what, e)
-	}
-}
-
-func dnCompare(t *testing.T, got, want dnNetResult, tol float64) {
-	t.Helper()
-	dnCheckClose(t, "y", got.y, want.y, tol)
-	if want.dx != nil {
-		dnCheckClose(t, "dx", got.dx, want.dx, tol)
-	}
-	for i := range want.dw {
-		dnCheckClose(t, fmt.Sprintf("dw%d", i), got.dw[i], want.dw[i], tol)
-		dnCheckClose(t, fmt.Sprintf("db%d", i), got.db[i], want.db[i], tol)
-	}
+	return dnBuild(t, nc, d, layerFn, xIsParam).runTape(t, xIsParam)
 }
 
 // TestDenseMatchesGorgonia compares values and all gradients (x, every w
@@ -228,7 +116,7 @@ func TestDenseMatchesGorgonia(t *testing.T) {
 			d := nc.data()
 			want := dnRunTape(t, nc, d, gorgoniaDense, true)
 			got := dnRunTape(t, nc, d, Dense, true)
-			dnCompare(t, got, want, dnRelTol)
+			compareNets(t, got, want, dnRelTol)
 		})
 	}
 }
@@ -251,7 +139,7 @@ func TestDenseSkipsUnusedDX(t *testing.T) {
 		return y, err
 	}
 	got := dnRunTape(t, nc, d, spy, false)
-	dnCompare(t, got, want, dnRelTol)
+	compareNets(t, got, want, dnRelTol)
 	if len(ops) != 3 {
 		t.Fatalf("got %d dense ops, want 3", len(ops))
 	}
@@ -277,10 +165,10 @@ func TestDenseSkipsUnusedDX(t *testing.T) {
 func TestDenseSharedInput(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 1))
 	const n, in, hid, out = 7, 5, 6, 3
-	x := dnRand(rng, n*in, 1)
-	ws := [][]float32{dnRand(rng, in*hid, 0.5), dnRand(rng, in*hid, 0.5), dnRand(rng, hid*out, 0.5), dnRand(rng, hid*out, 0.5)}
-	bs := [][]float32{dnRand(rng, hid, 0.1), dnRand(rng, hid, 0.1), dnRand(rng, out, 0.1), dnRand(rng, out, 0.1)}
-	r1, r2 := dnRand(rng, n*out, 1), dnRand(rng, n*out, 1)
+	x := randn32(rng, n*in, 1)
+	ws := [][]float32{randn32(rng, in*hid, 0.5), randn32(rng, in*hid, 0.5), randn32(rng, hid*out, 0.5), randn32(rng, hid*out, 0.5)}
+	bs := [][]float32{randn32(rng, hid, 0.1), randn32(rng, hid, 0.1), randn32(rng, out, 0.1), randn32(rng, out, 0.1)}
+	r1, r2 := randn32(rng, n*out, 1), randn32(rng, n*out, 1)
 	run := func(fn denseFunc) (res []([]float32)) {
 		g := G.NewGraph()
 		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(n, in), G.WithName("x"), G.WithValue(tensorOf32(x, n, in)))
@@ -313,15 +201,15 @@ func TestDenseSharedInput(t *testing.T) {
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
 		}
-		res = append(res, dnDataOf(t, y1.Value()), dnDataOf(t, y2.Value()))
+		res = append(res, dataOf32(t, y1.Value()), dataOf32(t, y2.Value()))
 		for _, p := range wrt {
-			res = append(res, dnGradOf(t, p))
+			res = append(res, gradOf32(t, p))
 		}
 		return res
 	}
 	want, got := run(gorgoniaDense), run(Dense)
 	for i := range want {
-		dnCheckClose(t, fmt.Sprintf("output/gradient %d", i), got[i], want[i], dnRelTol)
+		checkClose32(t, fmt.Sprintf("output/gradient %d", i), got[i], want[i], dnRelTol)
 	}
 }
 
@@ -352,10 +240,10 @@ func TestDenseRepeatedRuns(t *testing.T) {
 		}
 		return out
 	}
-	dnCheckClose(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
+	checkClose32(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
 	for i := range first.dw {
-		dnCheckClose(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
-		dnCheckClose(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
+		checkClose32(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
+		checkClose32(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
 	}
 	for _, p := range ng.wrt {
 		gv, _ := p.Grad()
@@ -363,7 +251,7 @@ func TestDenseRepeatedRuns(t *testing.T) {
 	}
 	run()
 	third := ng.result(t, true)
-	dnCompare(t, third, first, 0)
+	compareNets(t, third, first, 0)
 }
 
 // TestDenseUnboundGradients checks the way internal/train reads gradients:
@@ -382,12 +270,12 @@ func TestDenseUnboundGradients(t *testing.T) {
 	ng := dnBuild(t, nc, d1, Dense, false)
 	vm := G.NewTapeMachine(ng.g)
 	defer vm.Close()
-	for i, want := range []dnNetResult{want1, want2, want1} {
+	for i, want := range []netResult{want1, want2, want1} {
 		copy(ng.x.Value().Data().([]float32), []([]float32){d1.x, d2.x, d1.x}[i])
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
 		}
-		dnCompare(t, ng.result(t, false), want, dnRelTol)
+		compareNets(t, ng.result(t, false), want, dnRelTol)
 		vm.Reset()
 	}
 }
@@ -417,12 +305,12 @@ func TestDenseLispMachine(t *testing.T) {
 	if err := m.RunAll(); err != nil {
 		t.Fatalf("LispMachine: %v", err)
 	}
-	got := dnNetResult{y: dnDataOf(t, h.Value()), dx: dnGradOf(t, x)}
+	got := netResult{y: dataOf32(t, h.Value()), dx: gradOf32(t, x)}
 	for i := 0; i < len(params); i += 2 {
-		got.dw = append(got.dw, dnGradOf(t, params[i]))
-		got.db = append(got.db, dnGradOf(t, params[i+1]))
+		got.dw = append(got.dw, gradOf32(t, params[i]))
+		got.db = append(got.db, gradOf32(t, params[i+1]))
 	}
-	dnCompare(t, got, want, dnRelTol)
+	compareNets(t, got, want, dnRelTol)
 }
 
 // TestDenseGorgoniaTies checks the ReLU on exact zeros, which occur in real
@@ -443,7 +331,7 @@ func TestDenseGorgoniaTies(t *testing.T) {
 	}
 	want := dnRunTape(t, nc, d, gorgoniaDense, true)
 	got := dnRunTape(t, nc, d, Dense, true)
-	dnCompare(t, got, want, dnRelTol)
+	compareNets(t, got, want, dnRelTol)
 	nonzero := 0
 	for _, v := range got.db[0] {
 		if v != 0 {
@@ -461,7 +349,7 @@ func TestDenseGorgoniaTies(t *testing.T) {
 	d.x[3*nc.in+5] = float32(math.Inf(-1))
 	want = dnRunTape(t, nc, d, gorgoniaDense, true)
 	got = dnRunTape(t, nc, d, Dense, true)
-	dnCompare(t, got, want, dnRelTol)
+	compareNets(t, got, want, dnRelTol)
 }
 
 // TestDenseConcurrentGraphs runs independent graphs in goroutines (run with
@@ -473,11 +361,11 @@ func TestDenseConcurrentGraphs(t *testing.T) {
 		{n: 8, in: 12, outs: []int{10, 4}, seed: 23},
 		{n: 5, in: 30, outs: []int{16, 2}, seed: 24},
 	}
-	want := make([]dnNetResult, len(cases))
+	want := make([]netResult, len(cases))
 	for i, nc := range cases {
 		want[i] = dnRunTape(t, nc, nc.data(), Dense, true)
 	}
-	got := make([]dnNetResult, len(cases))
+	got := make([]netResult, len(cases))
 	var wg sync.WaitGroup
 	for i, nc := range cases {
 		wg.Add(1)
@@ -503,7 +391,7 @@ func TestDenseConcurrentGraphs(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range cases {
-		dnCompare(t, got[i], want[i], 0)
+		compareNets(t, got[i], want[i], 0)
 	}
 }
 
@@ -555,7 +443,7 @@ func TestDenseForwardOnlyProgram(t *testing.T) {
 	if err := fvm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	dnCheckClose(t, "forward-only y", dnDataOf(t, ng.y.Value()), want.y, dnRelTol)
+	checkClose32(t, "forward-only y", dataOf32(t, ng.y.Value()), want.y, dnRelTol)
 
 	// Eval graph: batch 2 (the last two rows), same weight tensors.
 	g := G.NewGraph()
@@ -572,7 +460,7 @@ func TestDenseForwardOnlyProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := nc.outs[len(nc.outs)-1]
-	dnCheckClose(t, "eval graph y (last 2 rows)", dnDataOf(t, h.Value()), want.y[(nc.n-2)*out:], dnRelTol)
+	checkClose32(t, "eval graph y (last 2 rows)", dataOf32(t, h.Value()), want.y[(nc.n-2)*out:], dnRelTol)
 }
 
 // TestDenseReusesBuffers checks that a warm forward+backward pass allocates
@@ -581,10 +469,10 @@ func TestDenseForwardOnlyProgram(t *testing.T) {
 func TestDenseReusesBuffers(t *testing.T) {
 	const n, in, out = 64, 300, 200
 	rng := rand.New(rand.NewPCG(17, 1))
-	x := tensorOf32(dnRand(rng, n*in, 1), n, in)
-	w := tensorOf32(dnRand(rng, in*out, 0.1), in, out)
-	b := tensorOf32(dnRand(rng, out, 0.1), 1, out)
-	gy := tensorOf32(dnRand(rng, n*out, 1), n, out)
+	x := tensorOf32(randn32(rng, n*in, 1), n, in)
+	w := tensorOf32(randn32(rng, in*out, 0.1), in, out)
+	b := tensorOf32(randn32(rng, out, 0.1), 1, out)
+	gy := tensorOf32(randn32(rng, n*out, 1), n, out)
 	pass := directPass(t, func(ns G.Nodes) (*G.Node, error) { return Dense(ns[0], ns[1], ns[2], true) }, gy, x, w, b)
 	pass() // warm up: allocates the buffers
 	const runs = 10
@@ -628,7 +516,7 @@ func TestMLPTrainingMatchesGorgonia(t *testing.T) {
 			vm.Reset()
 		}
 		for _, p := range m.params {
-			weights = append(weights, dnDataOf(t, p.Value()))
+			weights = append(weights, dataOf32(t, p.Value()))
 		}
 		return losses, weights
 	}
@@ -643,6 +531,6 @@ func TestMLPTrainingMatchesGorgonia(t *testing.T) {
 		t.Errorf("loss did not halve on one batch: %v → %v", wantL[0], wantL[steps-1])
 	}
 	for i := range wantW {
-		dnCheckClose(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-4)
+		checkClose32(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-4)
 	}
 }

@@ -23,31 +23,25 @@ var stageVariants = []struct {
 	fn   stageFunc
 }{{"gorgonia", gorgoniaStage}, {"fused", Stage}}
 
+// stageBenchShapes are the two stages of the "medium" CNN teacher at batch
+// 128: the first one's x is data, the second's a wrt, as inside a network.
+var stageBenchShapes = []struct {
+	name     string
+	nc       stNetCase
+	xIsParam bool
+}{
+	{"1to16_28x28", stNetCase{n: 128, c: 1, h: 28, w: 28, outs: []int{16}, seed: 41}, false},
+	{"16to32_14x14", stNetCase{n: 128, c: 16, h: 14, w: 14, outs: []int{32}, seed: 42}, true},
+}
+
 // BenchmarkStage times forward+backward of one stage at batch 128: the two
 // stages of the "medium" CNN teacher. The first stage's x is data (no input
 // gradient needed); the second's is a wrt, as inside a network.
 func BenchmarkStage(b *testing.B) {
-	shapes := []struct {
-		name     string
-		nc       stNetCase
-		xIsParam bool
-	}{
-		{"1to16_28x28", stNetCase{n: 128, c: 1, h: 28, w: 28, outs: []int{16}, seed: 41}, false},
-		{"16to32_14x14", stNetCase{n: 128, c: 16, h: 14, w: 14, outs: []int{32}, seed: 42}, true},
-	}
-	for _, sh := range shapes {
+	for _, sh := range stageBenchShapes {
 		for _, v := range stageVariants {
 			b.Run(sh.name+"/"+v.name, func(b *testing.B) {
-				ng := stBuild(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam)
-				vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
-				defer vm.Close()
-				b.ReportAllocs()
-				for b.Loop() {
-					if err := vm.RunAll(); err != nil {
-						b.Fatal(err)
-					}
-					vm.Reset()
-				}
+				stBuild(b, sh.nc, sh.nc.data(), v.fn, sh.xIsParam).benchTape(b)
 			})
 		}
 	}
@@ -168,27 +162,11 @@ func BenchmarkCNNStep(b *testing.B) {
 
 // BenchmarkStageChunk tunes stageChunkBytes (Stage only).
 func BenchmarkStageChunk(b *testing.B) {
-	shapes := []struct {
-		name     string
-		nc       stNetCase
-		xIsParam bool
-	}{
-		{"1to16_28x28", stNetCase{n: 128, c: 1, h: 28, w: 28, outs: []int{16}, seed: 41}, false},
-		{"16to32_14x14", stNetCase{n: 128, c: 16, h: 14, w: 14, outs: []int{32}, seed: 42}, true},
-	}
 	for _, kb := range []int{32, 128, 512, 1024, 1 << 20} {
-		for _, sh := range shapes {
+		for _, sh := range stageBenchShapes {
 			b.Run(fmt.Sprintf("%s/chunk=%dKiB", sh.name, kb), func(b *testing.B) {
 				withStageChunkBytes(kb<<10, func() {
-					ng := stBuild(b, sh.nc, sh.nc.data(), Stage, sh.xIsParam)
-					vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
-					defer vm.Close()
-					for b.Loop() {
-						if err := vm.RunAll(); err != nil {
-							b.Fatal(err)
-						}
-						vm.Reset()
-					}
+					stBuild(b, sh.nc, sh.nc.data(), Stage, sh.xIsParam).benchTape(b)
 				})
 			})
 		}

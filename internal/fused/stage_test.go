@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +21,6 @@ const stRelTol = 1e-4
 
 type stageFunc func(x, w, b *G.Node) (*G.Node, error)
 
-// layer is one conv stage's parameters.
-type stLayer struct{ w, b []float32 }
-
 // netCase describes a stack of stages on x (n,c,h,w) with loss Σ r⊙y.
 type stNetCase struct {
 	n, c, h, w int
@@ -35,56 +31,32 @@ type stNetCase struct {
 // netData holds random inputs for a netCase.
 type stNetData struct {
 	x      []float32
-	layers []stLayer
+	layers []layer32
 	r      []float32 // loss weights, shape of the last output
 	yShape []int
 }
 
-func stRand(rng *rand.Rand, n int, scale float32) []float32 {
-	s := make([]float32, n)
-	for i := range s {
-		s[i] = scale * float32(rng.NormFloat64())
-	}
-	return s
-}
-
 func (nc stNetCase) data() stNetData {
 	rng := rand.New(rand.NewPCG(nc.seed, 7))
-	d := stNetData{x: stRand(rng, nc.n*nc.c*nc.h*nc.w, 1)}
+	d := stNetData{x: randn32(rng, nc.n*nc.c*nc.h*nc.w, 1)}
 	c, h, w := nc.c, nc.h, nc.w
 	for _, f := range nc.outs {
-		d.layers = append(d.layers, stLayer{
-			w: stRand(rng, f*c*9, float32(1/math.Sqrt(float64(c*9)))),
-			b: stRand(rng, f, 0.1),
+		d.layers = append(d.layers, layer32{
+			w: randn32(rng, f*c*9, float32(1/math.Sqrt(float64(c*9)))),
+			b: randn32(rng, f, 0.1),
 		})
 		c, h, w = f, (h-2)/2+1, (w-2)/2+1
 	}
 	d.yShape = []int{nc.n, c, h, w}
-	d.r = stRand(rng, nc.n*c*h*w, 1)
+	d.r = randn32(rng, nc.n*c*h*w, 1)
 	return d
 }
 
-// netResult holds the output and the gradients of one run.
-type stNetResult struct {
-	y, dx []float32
-	dw    [][]float32
-	db    [][]float32
-}
-
-// netGraph is a built graph with its nodes.
-type stNetGraph struct {
-	g      *G.ExprGraph
-	x, y   *G.Node
-	loss   *G.Node
-	params G.Nodes // w0, b0, w1, b1, ...
-	wrt    G.Nodes
-}
-
 // build makes the graph; xIsParam makes x a wrt node (so dx is computed).
-func stBuild(t testing.TB, nc stNetCase, d stNetData, stage stageFunc, xIsParam bool) *stNetGraph {
+func stBuild(t testing.TB, nc stNetCase, d stNetData, stage stageFunc, xIsParam bool) *netGraph {
 	t.Helper()
 	g := G.NewGraph()
-	ng := &stNetGraph{g: g}
+	ng := &netGraph{g: g}
 	ng.x = G.NewTensor(g, tensor.Float32, 4, G.WithShape(nc.n, nc.c, nc.h, nc.w), G.WithName("x"),
 		G.WithValue(tensorOf32(d.x, nc.n, nc.c, nc.h, nc.w)))
 	h := ng.x
@@ -101,96 +73,16 @@ func stBuild(t testing.TB, nc stNetCase, d stNetData, stage stageFunc, xIsParam 
 		}
 		c = f
 	}
-	ng.y = h
 	r := G.NewTensor(g, tensor.Float32, 4, G.WithShape(d.yShape...), G.WithName("r"),
 		G.WithValue(tensorOf32(d.r, d.yShape...)))
-	ng.loss = G.Must(G.Sum(G.Must(G.HadamardProd(h, r))))
-	ng.wrt = slices.Clone(ng.params)
-	if xIsParam {
-		ng.wrt = append(ng.wrt, ng.x)
-	}
-	if _, err := G.Grad(ng.loss, ng.wrt...); err != nil {
-		t.Fatalf("Grad: %v", err)
-	}
+	ng.finish(t, h, r, xIsParam)
 	return ng
 }
 
-func stDataOf(t testing.TB, v G.Value) []float32 {
-	t.Helper()
-	return slices.Clone(v.Data().([]float32))
-}
-
-func stGradOf(t testing.TB, n *G.Node) []float32 {
-	t.Helper()
-	v, err := n.Grad()
-	if err != nil {
-		t.Fatalf("grad of %v: %v", n.Name(), err)
-	}
-	return stDataOf(t, v)
-}
-
-func (ng *stNetGraph) result(t testing.TB, withDX bool) stNetResult {
-	t.Helper()
-	res := stNetResult{y: stDataOf(t, ng.y.Value())}
-	for i := 0; i < len(ng.params); i += 2 {
-		res.dw = append(res.dw, stGradOf(t, ng.params[i]))
-		res.db = append(res.db, stGradOf(t, ng.params[i+1]))
-	}
-	if withDX {
-		res.dx = stGradOf(t, ng.x)
-	}
-	return res
-}
-
 // runTape runs one forward+backward pass with a TapeMachine.
-func stRunTape(t testing.TB, nc stNetCase, d stNetData, stage stageFunc, xIsParam bool) stNetResult {
+func stRunTape(t testing.TB, nc stNetCase, d stNetData, stage stageFunc, xIsParam bool) netResult {
 	t.Helper()
-	ng := stBuild(t, nc, d, stage, xIsParam)
-	vm := G.NewTapeMachine(ng.g, G.BindDualValues(ng.wrt...))
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatalf("RunAll: %v", err)
-	}
-	return ng.result(t, xIsParam)
-}
-
-// relErr returns max|got-want| / max|want| (∞-norm relative error).
-func stRelErr(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		num = max(num, math.Abs(float64(got[i])-float64(want[i])))
-		den = max(den, math.Abs(float64(want[i])))
-	}
-	if den == 0 {
-		return num
-	}
-	return num / den
-}
-
-func stCheckClose(t *testing.T, what string, got, want []float32, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
-		return
-	}
-	e := stRelErr(got, want)
-	if e > tol || math.IsNaN(e) {
-		t.Errorf("%s: relative error %.3g > %.0g", what, e, tol)
-	} else if testing.Verbose() {
-		t.Logf("%s: relative error %.3g", what, e)
-	}
-}
-
-func stCompare(t *testing.T, got, want stNetResult, tol float64) {
-	t.Helper()
-	stCheckClose(t, "y", got.y, want.y, tol)
-	if want.dx != nil {
-		stCheckClose(t, "dx", got.dx, want.dx, tol)
-	}
-	for i := range want.dw {
-		stCheckClose(t, fmt.Sprintf("dw%d", i), got.dw[i], want.dw[i], tol)
-		stCheckClose(t, fmt.Sprintf("db%d", i), got.db[i], want.db[i], tol)
-	}
+	return stBuild(t, nc, d, stage, xIsParam).runTape(t, xIsParam)
 }
 
 // withChunkBytes runs f with a different chunk size (not parallel-safe).
@@ -228,9 +120,9 @@ func TestStageMatchesGorgonia(t *testing.T) {
 				if bytes == 0 { // two images of the first stage per chunk: exercises a remainder chunk
 					bytes = 2 * max(nc.c*9, nc.outs[0]) * nc.h * nc.w * 4
 				}
-				var got stNetResult
+				var got netResult
 				withStageChunkBytes(bytes, func() { got = stRunTape(t, nc, d, Stage, true) })
-				stCompare(t, got, want, stRelTol)
+				compareNets(t, got, want, stRelTol)
 			})
 		}
 	}
@@ -253,7 +145,7 @@ func TestStageSkipsUnusedDX(t *testing.T) {
 		return y, err
 	}
 	got := stRunTape(t, nc, d, spy, false)
-	stCompare(t, got, want, stRelTol)
+	compareNets(t, got, want, stRelTol)
 	if len(ops) != 2 {
 		t.Fatalf("got %d stage ops, want 2", len(ops))
 	}
@@ -291,10 +183,10 @@ func TestStageRepeatedRuns(t *testing.T) {
 		}
 		return out
 	}
-	stCheckClose(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
+	checkClose32(t, "dx after 2 runs", second.dx, twice(first.dx), 0)
 	for i := range first.dw {
-		stCheckClose(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
-		stCheckClose(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
+		checkClose32(t, "dw after 2 runs", second.dw[i], twice(first.dw[i]), 0)
+		checkClose32(t, "db after 2 runs", second.db[i], twice(first.db[i]), 0)
 	}
 	for _, p := range ng.wrt {
 		gv, _ := p.Grad()
@@ -302,7 +194,7 @@ func TestStageRepeatedRuns(t *testing.T) {
 	}
 	run()
 	third := ng.result(t, true)
-	stCompare(t, third, first, 0)
+	compareNets(t, third, first, 0)
 }
 
 // TestStageLispMachine checks the DoDiff path (LispMachine) against the
@@ -332,12 +224,12 @@ func TestStageLispMachine(t *testing.T) {
 	if err := m.RunAll(); err != nil {
 		t.Fatalf("LispMachine: %v", err)
 	}
-	got := stNetResult{y: stDataOf(t, h.Value()), dx: stGradOf(t, x)}
+	got := netResult{y: dataOf32(t, h.Value()), dx: gradOf32(t, x)}
 	for i := 0; i < len(params); i += 2 {
-		got.dw = append(got.dw, stGradOf(t, params[i]))
-		got.db = append(got.db, stGradOf(t, params[i+1]))
+		got.dw = append(got.dw, gradOf32(t, params[i]))
+		got.db = append(got.db, gradOf32(t, params[i+1]))
 	}
-	stCompare(t, got, want, stRelTol)
+	compareNets(t, got, want, stRelTol)
 }
 
 // TestStageGorgoniaTies checks the tie rules on exact zeros, which occur in
@@ -356,7 +248,7 @@ func TestStageGorgoniaTies(t *testing.T) {
 	}
 	want := stRunTape(t, nc, d, gorgoniaStage, true)
 	got := stRunTape(t, nc, d, Stage, true)
-	stCompare(t, got, want, stRelTol)
+	compareNets(t, got, want, stRelTol)
 }
 
 // TestStageConcurrentGraphs runs independent graphs in goroutines (run with
@@ -367,11 +259,11 @@ func TestStageConcurrentGraphs(t *testing.T) {
 		{n: 3, c: 2, h: 10, w: 10, outs: []int{5, 3}, seed: 22},
 		{n: 4, c: 1, h: 12, w: 12, outs: []int{4, 6}, seed: 23},
 	}
-	want := make([]stNetResult, len(cases))
+	want := make([]netResult, len(cases))
 	for i, nc := range cases {
 		want[i] = stRunTape(t, nc, nc.data(), Stage, true)
 	}
-	got := make([]stNetResult, len(cases))
+	got := make([]netResult, len(cases))
 	var wg sync.WaitGroup
 	for i, nc := range cases {
 		wg.Add(1)
@@ -397,7 +289,7 @@ func TestStageConcurrentGraphs(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range cases {
-		stCompare(t, got[i], want[i], 0)
+		compareNets(t, got[i], want[i], 0)
 	}
 }
 
@@ -448,7 +340,7 @@ func TestStageForwardOnlyProgram(t *testing.T) {
 	if err := fvm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	stCheckClose(t, "forward-only y", stDataOf(t, ng.y.Value()), want.y, stRelTol)
+	checkClose32(t, "forward-only y", dataOf32(t, ng.y.Value()), want.y, stRelTol)
 
 	// Eval graph: batch 1 (the last image), same weight tensors.
 	g := G.NewGraph()
@@ -467,7 +359,7 @@ func TestStageForwardOnlyProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	perOut := len(want.y) / nc.n
-	stCheckClose(t, "eval graph y (last image)", stDataOf(t, h.Value()), want.y[(nc.n-1)*perOut:], stRelTol)
+	checkClose32(t, "eval graph y (last image)", dataOf32(t, h.Value()), want.y[(nc.n-1)*perOut:], stRelTol)
 }
 
 // TestStageReusesBuffers checks that a forward+backward pass allocates only
@@ -525,7 +417,7 @@ func TestCNNTrainingMatchesGorgonia(t *testing.T) {
 			vm.Reset()
 		}
 		for _, p := range m.params {
-			weights = append(weights, stDataOf(t, p.Value()))
+			weights = append(weights, dataOf32(t, p.Value()))
 		}
 		return losses, weights
 	}
@@ -540,6 +432,6 @@ func TestCNNTrainingMatchesGorgonia(t *testing.T) {
 		t.Errorf("loss did not halve on one batch: %v → %v", wantL[0], wantL[steps-1])
 	}
 	for i := range wantW {
-		stCheckClose(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-2)
+		checkClose32(t, fmt.Sprintf("weights %d after %d steps", i, steps), gotW[i], wantW[i], 1e-2)
 	}
 }

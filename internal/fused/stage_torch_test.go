@@ -77,7 +77,7 @@ func TestStageMatchesTorch(t *testing.T) {
 			if err != nil {
 				t.Fatalf("torch_stage.py: %v\n%s", err, out)
 			}
-			want := stNetResult{
+			want := netResult{
 				y:  readF32s(t, filepath.Join(dir, "y.bin"), len(got.y)),
 				dx: readF32s(t, filepath.Join(dir, "dx.bin"), len(got.dx)),
 			}
@@ -85,7 +85,7 @@ func TestStageMatchesTorch(t *testing.T) {
 				want.dw = append(want.dw, readF32s(t, filepath.Join(dir, fmt.Sprintf("dw%d.bin", i)), len(got.dw[i])))
 				want.db = append(want.db, readF32s(t, filepath.Join(dir, fmt.Sprintf("db%d.bin", i)), len(got.db[i])))
 			}
-			stCompare(t, got, want, stRelTol)
+			compareNets(t, got, want, stRelTol)
 		})
 	}
 }
