@@ -59,7 +59,6 @@ Output: one JSON object per line on stdout,
       [--recipe unit-torch,standardize-he] [--widths 32,128,512] [--seeds 0,1] [--epochs 30]
 """
 import argparse
-import gzip
 import json
 import math
 import os
@@ -69,17 +68,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_study import fit_temperature, logits_of, read_idx, summary
+
 CLASSES = 10
-BINS = 15
 RECIPES = ("unit-torch", "standardize-he")
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        b = f.read()
-    ndim = b[3]
-    dims = [int.from_bytes(b[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(b, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def load(a, recipe):
@@ -111,41 +103,6 @@ def mlp(width, recipe):
                 m.weight.uniform_(-bound, bound)
                 m.bias.zero_()
     return model
-
-
-def logits_of(model, x, bs=1024):
-    model.eval()
-    with torch.no_grad():
-        out = torch.cat([model(torch.from_numpy(x[i : i + bs])) for i in range(0, len(x), bs)])
-    model.train()
-    return out.numpy().astype(np.float64)
-
-
-def accuracy_ece(z, y):
-    z = z - z.max(1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(1, keepdims=True)
-    conf, pred = p.max(1), p.argmax(1)
-    correct = (pred == y).astype(np.float64)
-    bins = np.minimum((conf * BINS).astype(int), BINS - 1)
-    ece = sum(abs(correct[bins == b].sum() - conf[bins == b].sum()) for b in range(BINS)) / len(y)
-    return correct.mean(), ece
-
-
-def fit_temperature(z, y):
-    """T = exp(u) minimising the mean validation NLL of softmax(z/T) (L-BFGS on u)."""
-    zt, yt = torch.from_numpy(z), torch.from_numpy(y)
-    u = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([u], lr=1, max_iter=100, tolerance_grad=1e-12, tolerance_change=1e-14, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(zt * torch.exp(-u), yt)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(torch.exp(u))
 
 
 def train(model, splits, a, seed):
@@ -190,9 +147,10 @@ def main():
             for seed in map(int, a.seeds.split(",")):
                 torch.manual_seed(1000 * seed + w)
                 model = train(mlp(w, recipe), splits, a, seed)
-                zv, zt = logits_of(model, splits["val"][0]), logits_of(model, splits["test"][0])
-                va, _ = accuracy_ece(zv, splits["val"][1])
-                ta, te = accuracy_ece(zt, splits["test"][1])
+                zv, zt = logits_of(model, splits["val"][0], 1024), logits_of(model, splits["test"][0], 1024)
+                va = summary(zv, splits["val"][1])["accuracy"]
+                test = summary(zt, splits["test"][1])
+                ta, te = test["accuracy"], test["ece"]
                 T = fit_temperature(zv, splits["val"][1])
                 print(json.dumps({"recipe": recipe, "width": w, "seed": seed, "T": T, "val_acc": va, "test_acc": ta, "test_ece": te}), flush=True)
 
