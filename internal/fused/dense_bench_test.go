@@ -23,7 +23,7 @@ import (
 var denseVariants = []struct {
 	name string
 	fn   denseFunc
-}{{"gorgonia", gorgoniaDense}, {"fused", Dense}}
+}{{"gorgonia", DenseOps}, {"fused", Dense}}
 
 // BenchmarkDense times forward+backward of the layers of the MLP
 // 784-512-512-10 at batch 128: the first layer's x is data (no input

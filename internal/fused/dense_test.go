@@ -114,7 +114,7 @@ func TestDenseMatchesGorgonia(t *testing.T) {
 	for _, nc := range cases {
 		t.Run(nc.String(), func(t *testing.T) {
 			d := nc.data()
-			want := dnRunTape(t, nc, d, gorgoniaDense, true)
+			want := dnRunTape(t, nc, d, DenseOps, true)
 			got := dnRunTape(t, nc, d, Dense, true)
 			compareNets(t, got, want, dnRelTol)
 		})
@@ -128,7 +128,7 @@ func TestDenseMatchesGorgonia(t *testing.T) {
 func TestDenseSkipsUnusedDX(t *testing.T) {
 	nc := dnNetCase{n: 6, in: 9, outs: []int{8, 7, 3}, seed: 11}
 	d := nc.data()
-	want := dnRunTape(t, nc, d, gorgoniaDense, false)
+	want := dnRunTape(t, nc, d, DenseOps, false)
 
 	var ops []*fwdOp[float32]
 	spy := func(x, w, b *G.Node, relu bool) (*G.Node, error) {
@@ -207,7 +207,7 @@ func TestDenseSharedInput(t *testing.T) {
 		}
 		return res
 	}
-	want, got := run(gorgoniaDense), run(Dense)
+	want, got := run(DenseOps), run(Dense)
 	for i := range want {
 		checkClose32(t, fmt.Sprintf("output/gradient %d", i), got[i], want[i], dnRelTol)
 	}
@@ -265,8 +265,8 @@ func TestDenseUnboundGradients(t *testing.T) {
 	for i := range d2.x {
 		d2.x[i] = -0.5 * d1.x[i]
 	}
-	want1 := dnRunTape(t, nc, d1, gorgoniaDense, false)
-	want2 := dnRunTape(t, nc, d2, gorgoniaDense, false)
+	want1 := dnRunTape(t, nc, d1, DenseOps, false)
+	want2 := dnRunTape(t, nc, d2, DenseOps, false)
 	ng := dnBuild(t, nc, d1, Dense, false)
 	vm := G.NewTapeMachine(ng.g)
 	defer vm.Close()
@@ -285,7 +285,7 @@ func TestDenseUnboundGradients(t *testing.T) {
 func TestDenseLispMachine(t *testing.T) {
 	nc := dnNetCase{n: 6, in: 8, outs: []int{7, 5, 3}, seed: 13}
 	d := nc.data()
-	want := dnRunTape(t, nc, d, gorgoniaDense, true)
+	want := dnRunTape(t, nc, d, DenseOps, true)
 
 	g := G.NewGraph()
 	x := G.NewMatrix(g, tensor.Float32, G.WithShape(nc.n, nc.in), G.WithName("x"), G.WithValue(tensorOf32(d.x, nc.n, nc.in)))
@@ -329,7 +329,7 @@ func TestDenseGorgoniaTies(t *testing.T) {
 	for _, l := range d.layers {
 		clear(l.b)
 	}
-	want := dnRunTape(t, nc, d, gorgoniaDense, true)
+	want := dnRunTape(t, nc, d, DenseOps, true)
 	got := dnRunTape(t, nc, d, Dense, true)
 	compareNets(t, got, want, dnRelTol)
 	nonzero := 0
@@ -347,7 +347,7 @@ func TestDenseGorgoniaTies(t *testing.T) {
 	d.x[1*nc.in] = float32(math.NaN())
 	d.x[3*nc.in+2] = float32(math.Inf(1))
 	d.x[3*nc.in+5] = float32(math.Inf(-1))
-	want = dnRunTape(t, nc, d, gorgoniaDense, true)
+	want = dnRunTape(t, nc, d, DenseOps, true)
 	got = dnRunTape(t, nc, d, Dense, true)
 	compareNets(t, got, want, dnRelTol)
 }
@@ -431,7 +431,7 @@ func TestDenseErrors(t *testing.T) {
 func TestDenseForwardOnlyProgram(t *testing.T) {
 	nc := dnNetCase{n: 5, in: 9, outs: []int{6, 4}, seed: 16}
 	d := nc.data()
-	want := dnRunTape(t, nc, d, gorgoniaDense, false)
+	want := dnRunTape(t, nc, d, DenseOps, false)
 
 	ng := dnBuild(t, nc, d, Dense, false)
 	prog, locMap, err := G.CompileFunction(ng.g, G.Nodes{ng.x}, G.Nodes{ng.y})
@@ -520,7 +520,7 @@ func TestMLPTrainingMatchesGorgonia(t *testing.T) {
 		}
 		return losses, weights
 	}
-	wantL, wantW := train(gorgoniaDense)
+	wantL, wantW := train(DenseOps)
 	gotL, gotW := train(Dense)
 	for i := range wantL {
 		if e := math.Abs(float64(gotL[i]-wantL[i])) / math.Abs(float64(wantL[i])); e > 1e-5 {

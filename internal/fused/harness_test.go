@@ -72,7 +72,7 @@ func harnessCases() []opCase {
 			shapes:   [][]int{{n, c, h, w}, {f, c, 3, 3}, {1, f, 1, 1}},
 			build:    func(ns G.Nodes) (*G.Node, error) { return Stage(ns[0], ns[1], ns[2]) },
 			ref:      func(in [][]float64) []float64 { return refStageLoops(in, n, c, h, w, f) },
-			gorgonia: func(_ *G.ExprGraph, ns G.Nodes) (*G.Node, error) { return gorgoniaStage(ns[0], ns[1], ns[2]) },
+			gorgonia: func(_ *G.ExprGraph, ns G.Nodes) (*G.Node, error) { return StageOps(ns[0], ns[1], ns[2]) },
 		}, 1e-6))
 	}
 	for _, relu := range []bool{false, true} {
@@ -82,7 +82,7 @@ func harnessCases() []opCase {
 			shapes:   [][]int{{n, in}, {in, out}, {1, out}},
 			build:    func(ns G.Nodes) (*G.Node, error) { return Dense(ns[0], ns[1], ns[2], relu) },
 			ref:      func(v [][]float64) []float64 { return refDenseLoops(v, n, in, out, relu) },
-			gorgonia: func(_ *G.ExprGraph, ns G.Nodes) (*G.Node, error) { return gorgoniaDense(ns[0], ns[1], ns[2], relu) },
+			gorgonia: func(_ *G.ExprGraph, ns G.Nodes) (*G.Node, error) { return DenseOps(ns[0], ns[1], ns[2], relu) },
 		}, 0))
 	}
 	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
@@ -462,36 +462,6 @@ func refDenseLoops(in [][]float64, n, k, m int, relu bool) []float64 {
 		}
 	}
 	return out
-}
-
-// gorgoniaStage is Stage as gorgonia's own ops.
-func gorgoniaStage(x, w, b *G.Node) (*G.Node, error) {
-	c, err := G.Conv2d(x, w, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
-	if err != nil {
-		return nil, err
-	}
-	if c, err = G.BroadcastAdd(c, b, nil, []byte{0, 2, 3}); err != nil {
-		return nil, err
-	}
-	if c, err = G.Rectify(c); err != nil {
-		return nil, err
-	}
-	return G.MaxPool2D(c, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
-}
-
-// gorgoniaDense is Dense as gorgonia's own ops.
-func gorgoniaDense(x, w, b *G.Node, relu bool) (*G.Node, error) {
-	h, err := G.Mul(x, w)
-	if err != nil {
-		return nil, err
-	}
-	if h, err = G.BroadcastAdd(h, b, nil, []byte{0}); err != nil {
-		return nil, err
-	}
-	if relu {
-		return G.Rectify(h)
-	}
-	return h, nil
 }
 
 // tensorOf32 returns a tensor of the given shape holding a copy of data.

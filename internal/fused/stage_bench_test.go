@@ -21,7 +21,7 @@ import (
 var stageVariants = []struct {
 	name string
 	fn   stageFunc
-}{{"gorgonia", gorgoniaStage}, {"fused", Stage}}
+}{{"gorgonia", StageOps}, {"fused", Stage}}
 
 // stageBenchShapes are the two stages of the "medium" CNN teacher at batch
 // 128: the first one's x is data, the second's a wrt, as inside a network.

@@ -115,7 +115,7 @@ func TestStageMatchesGorgonia(t *testing.T) {
 			name := fmt.Sprintf("%dx%dx%dx%d%v/%s", nc.n, nc.c, nc.h, nc.w, nc.outs, ch.name)
 			t.Run(name, func(t *testing.T) {
 				d := nc.data()
-				want := stRunTape(t, nc, d, gorgoniaStage, true)
+				want := stRunTape(t, nc, d, StageOps, true)
 				bytes := ch.bytes
 				if bytes == 0 { // two images of the first stage per chunk: exercises a remainder chunk
 					bytes = 2 * max(nc.c*9, nc.outs[0]) * nc.h * nc.w * 4
@@ -134,7 +134,7 @@ func TestStageMatchesGorgonia(t *testing.T) {
 func TestStageSkipsUnusedDX(t *testing.T) {
 	nc := stNetCase{n: 3, c: 1, h: 12, w: 12, outs: []int{4, 6}, seed: 11}
 	d := nc.data()
-	want := stRunTape(t, nc, d, gorgoniaStage, false)
+	want := stRunTape(t, nc, d, StageOps, false)
 
 	var ops []*fwdOp[float32]
 	spy := func(x, w, b *G.Node) (*G.Node, error) {
@@ -202,7 +202,7 @@ func TestStageRepeatedRuns(t *testing.T) {
 func TestStageLispMachine(t *testing.T) {
 	nc := stNetCase{n: 2, c: 2, h: 9, w: 8, outs: []int{3, 4}, seed: 13}
 	d := nc.data()
-	want := stRunTape(t, nc, d, gorgoniaStage, true)
+	want := stRunTape(t, nc, d, StageOps, true)
 
 	g := G.NewGraph()
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(nc.n, nc.c, nc.h, nc.w), G.WithName("x"),
@@ -246,7 +246,7 @@ func TestStageGorgoniaTies(t *testing.T) {
 	for _, l := range d.layers {
 		clear(l.b)
 	}
-	want := stRunTape(t, nc, d, gorgoniaStage, true)
+	want := stRunTape(t, nc, d, StageOps, true)
 	got := stRunTape(t, nc, d, Stage, true)
 	compareNets(t, got, want, stRelTol)
 }
@@ -328,7 +328,7 @@ func TestStageErrors(t *testing.T) {
 func TestStageForwardOnlyProgram(t *testing.T) {
 	nc := stNetCase{n: 3, c: 1, h: 10, w: 10, outs: []int{4, 5}, seed: 16}
 	d := nc.data()
-	want := stRunTape(t, nc, d, gorgoniaStage, false)
+	want := stRunTape(t, nc, d, StageOps, false)
 
 	ng := stBuild(t, nc, d, Stage, false)
 	prog, locMap, err := G.CompileFunction(ng.g, G.Nodes{ng.x}, G.Nodes{ng.y})
@@ -421,7 +421,7 @@ func TestCNNTrainingMatchesGorgonia(t *testing.T) {
 		}
 		return losses, weights
 	}
-	wantL, wantW := train(gorgoniaStage)
+	wantL, wantW := train(StageOps)
 	gotL, gotW := train(Stage)
 	for i := range wantL {
 		if e := math.Abs(float64(gotL[i]-wantL[i])) / math.Abs(float64(wantL[i])); e > 1e-3 {

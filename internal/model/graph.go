@@ -137,21 +137,11 @@ func buildConvNet(gr *Graph, a Arch, _ Mode) error {
 func convStage(x, w, b *G.Node) (*G.Node, error) {
 	if x.Dtype() == tensor.Float32 {
 		// The fused op (same values and gradients, ~7× faster with OpenBLAS and
-		// ~50× less allocation per step); gorgonia's ops below serve float64,
-		// which the gradient checks use.
+		// ~50× less allocation per step); gorgonia's own ops (fused.StageOps)
+		// serve float64, which the gradient checks use.
 		return fused.Stage(x, w, b)
 	}
-	c, err := G.Conv2d(x, w, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
-	if err != nil {
-		return nil, err
-	}
-	if c, err = G.BroadcastAdd(c, b, nil, []byte{0, 2, 3}); err != nil {
-		return nil, err
-	}
-	if c, err = G.Rectify(c); err != nil {
-		return nil, err
-	}
-	return G.MaxPool2D(c, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+	return fused.StageOps(x, w, b)
 }
 
 // dense is one fully connected layer, x·w + b with w (in, out) and b
@@ -161,20 +151,10 @@ func dense(x, w, b *G.Node, relu bool) (*G.Node, error) {
 	if x.Dtype() == tensor.Float32 {
 		// The fused op (same values and gradients, one GEMM per direction and
 		// operand, no dx GEMM for the input layer, reused buffers); gorgonia's
-		// ops below serve float64, which the gradient checks use.
+		// own ops (fused.DenseOps) serve float64, which the gradient checks use.
 		return fused.Dense(x, w, b, relu)
 	}
-	h, err := G.Mul(x, w)
-	if err != nil {
-		return nil, err
-	}
-	if h, err = G.BroadcastAdd(h, b, nil, []byte{0}); err != nil {
-		return nil, err
-	}
-	if relu {
-		return G.Rectify(h)
-	}
-	return h, nil
+	return fused.DenseOps(x, w, b, relu)
 }
 
 // Evaluator computes logits in batches on a forward-only graph that shares
