@@ -37,12 +37,12 @@ func Kernel() string {
 // The computation runs in the calling goroutine (no threads); see the
 // package documentation for the blocking scheme and the error bound.
 func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	aT, bT := checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
+	aT, bT := CheckArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
 	if alpha == 0 || k == 0 {
-		scaleC(m, n, beta, c, ldc)
+		ScaleC(m, n, beta, c, ldc)
 		return
 	}
 	if !haveKernel {
@@ -66,10 +66,11 @@ const (
 	shortC       = "blas: insufficient length of c"
 )
 
-// checkArgs panics as gonum's Sgemm does on invalid arguments and returns
-// whether A and B are transposed.
-func checkArgs(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) (aT, bT bool) {
-	aT, bT = isTrans(tA), isTrans(tB)
+// CheckArgs panics as gonum's Sgemm and Dgemm do on invalid arguments,
+// with their messages, and returns whether A and B are transposed. Shared
+// with internal/gemm/dgemm.
+func CheckArgs[T float32 | float64](tA, tB blas.Transpose, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) (aT, bT bool) {
+	aT, bT = IsTrans(tA), IsTrans(tB)
 	switch {
 	case m < 0:
 		panic(mLT0)
@@ -95,7 +96,9 @@ func checkArgs(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []flo
 	return aT, bT
 }
 
-func isTrans(t blas.Transpose) bool {
+// IsTrans reports whether t transposes, panicking as gonum does on an
+// illegal value.
+func IsTrans(t blas.Transpose) bool {
 	switch t {
 	case blas.NoTrans:
 		return false
@@ -105,8 +108,9 @@ func isTrans(t blas.Transpose) bool {
 	panic(badTranspose)
 }
 
-// scaleC sets C = beta·C, and C = 0 without reading C when beta = 0.
-func scaleC(m, n int, beta float32, c []float32, ldc int) {
+// ScaleC sets C = beta·C, and C = 0 without reading C (NaNs included, as
+// BLAS does) when beta = 0.
+func ScaleC[T float32 | float64](m, n int, beta T, c []T, ldc int) {
 	if beta == 1 {
 		return
 	}

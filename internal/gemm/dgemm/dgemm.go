@@ -24,6 +24,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+
+	sgemm "github.com/kdcal/kdcal/internal/gemm" // the argument checks shared with Sgemm
 )
 
 // Implementation is gonum.Implementation with a faster Dgemm and Dsyrk.
@@ -46,12 +48,11 @@ const (
 // Dgemm computes C = α op(A) op(B) + β C, op(X) = X or Xᵀ; C is m×n,
 // op(A) m×k, op(B) k×n, all row-major with leading dimensions lda, ldb, ldc.
 func (Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	transA, transB := isTrans(tA), isTrans(tB)
-	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	transA, transB := sgemm.CheckArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
-	scale(m, n, beta, c, ldc)
+	sgemm.ScaleC(m, n, beta, c, ldc)
 	if k == 0 || alpha == 0 {
 		return
 	}
@@ -67,7 +68,7 @@ func (impl Implementation) Dsyrk(ul blas.Uplo, t blas.Transpose, n, k int, alpha
 	if ul != blas.Upper && ul != blas.Lower {
 		panic("blas: illegal triangle")
 	}
-	trans := isTrans(t)
+	trans := sgemm.IsTrans(t)
 	if n < 0 || k < 0 {
 		panic("blas: n < 0 or k < 0")
 	}
@@ -104,54 +105,6 @@ func (impl Implementation) Dsyrk(ul blas.Uplo, t blas.Transpose, n, k int, alpha
 			} else {
 				row[j] = beta*row[j] + tmp[i*n+j]
 			}
-		}
-	}
-}
-
-func isTrans(t blas.Transpose) bool {
-	switch t {
-	case blas.NoTrans:
-		return false
-	case blas.Trans, blas.ConjTrans:
-		return true
-	}
-	panic("blas: illegal transpose")
-}
-
-func checkGemm(transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic("blas: m, n or k < 0")
-	}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
-	if lda < max(1, ac) || ldb < max(1, bc) || ldc < max(1, n) {
-		panic("blas: bad leading dimension")
-	}
-	if (ar > 0 && ac > 0 && len(a) < (ar-1)*lda+ac) || (br > 0 && bc > 0 && len(b) < (br-1)*ldb+bc) ||
-		(m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
-		panic("blas: short slice")
-	}
-}
-
-// scale sets C = β C (β = 0 clears C, NaNs included, as BLAS does).
-func scale(m, n int, beta float64, c []float64, ldc int) {
-	if beta == 1 {
-		return
-	}
-	for i := range m {
-		row := c[i*ldc : i*ldc+n]
-		if beta == 0 {
-			clear(row)
-			continue
-		}
-		for j := range row {
-			row[j] *= beta
 		}
 	}
 }
