@@ -2,8 +2,7 @@
 """Load a kdcal model.safetensors into PyTorch and compare its logits with kdcal's.
 
 The safetensors file is parsed by hand with numpy (Debian has no safetensors
-module): 8-byte little-endian header length, a JSON header, then raw
-little-endian tensor data at the header's data_offsets. The torch module is
+module) by scripts/torch_resnet.py's read_safetensors. The torch module is
 built from the metadata entry "kdcal_model" and loaded with
 load_state_dict(strict=True), so every tensor name and shape must match.
 
@@ -14,29 +13,17 @@ Prints a JSON line {"n":..., "max_abs_diff":..., "params":...}; exits 1 when
 the largest difference exceeds TOL (default 1e-5, relative to max(1, |logit|)).
 """
 import json
-import struct
+import os
 import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    meta = header.pop("__metadata__", {})
-    data = raw[8 + n :]
-    tensors = {}
-    for name, info in header.items():
-        lo, hi = info["data_offsets"]
-        arr = np.frombuffer(data[lo:hi], dtype=np.dtype(DTYPES[info["dtype"]]).newbyteorder("<"))
-        tensors[name] = arr.reshape(info["shape"]).copy()
-    return tensors, meta
+# The safetensors reader is scripts/torch_resnet.py's (one parser for both
+# cross-checks).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
+from torch_resnet import read_safetensors  # noqa: E402
 
 
 class KdcalNet(nn.Module):
@@ -74,7 +61,7 @@ def main():
     tensors, meta = read_safetensors(path)
     m = json.loads(meta["kdcal_model"])
     net = KdcalNet(m)
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
+    net.load_state_dict(tensors, strict=True)
     x = np.load(xpath)
     want = np.load(lpath)
     assert x.dtype == np.float32 and want.dtype == np.float32, (x.dtype, want.dtype)
