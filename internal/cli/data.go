@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kdcal/kdcal/internal/config"
-	"github.com/kdcal/kdcal/internal/pipeline"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // NewCmdData builds `kdcal data fetch|info|split`.
@@ -86,7 +86,7 @@ or a packaged file's SHA-256 differs); --json prints {"ok", "broken", "data_dir"
 			if err != nil {
 				return err
 			}
-			var infos []pipeline.DatasetInfo
+			var infos []spec.DatasetInfo
 			broken := []string{}
 			for _, d := range config.Datasets {
 				in := cat.InspectDataset(cfg.Data.Dir, d)
@@ -113,10 +113,10 @@ or a packaged file's SHA-256 differs); --json prints {"ok", "broken", "data_dir"
 
 // dataInfoDoc is `kdcal data info --json`.
 type dataInfoDoc struct {
-	OK       bool                   `json:"ok"`     // no dataset is broken
-	Broken   []string               `json:"broken"` // datasets that are present but do not load, or whose packaged files differ
-	Dir      string                 `json:"data_dir"`
-	Datasets []pipeline.DatasetInfo `json:"datasets"`
+	OK       bool               `json:"ok"`     // no dataset is broken
+	Broken   []string           `json:"broken"` // datasets that are present but do not load, or whose packaged files differ
+	Dir      string             `json:"data_dir"`
+	Datasets []spec.DatasetInfo `json:"datasets"`
 }
 
 // brokenDataError is `kdcal data info` finding broken datasets (exit 4).
@@ -132,7 +132,7 @@ func (e *brokenDataError) Error() string {
 
 // isBroken reports a dataset whose files are present but do not load, or
 // one of whose packaged files has another SHA-256.
-func isBroken(in pipeline.DatasetInfo) bool {
+func isBroken(in spec.DatasetInfo) bool {
 	if len(in.Files) > 0 && !in.Present {
 		return true
 	}
@@ -144,7 +144,7 @@ func isBroken(in pipeline.DatasetInfo) bool {
 	return false
 }
 
-func printDataInfo(g *Globals, dir string, infos []pipeline.DatasetInfo) {
+func printDataInfo(g *Globals, dir string, infos []spec.DatasetInfo) {
 	fmt.Fprintf(g.Out, "data.dir = %s\n\n", dir)
 	for _, in := range infos {
 		switch {

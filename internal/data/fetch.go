@@ -162,31 +162,10 @@ func fashionMNISTDir(ctx context.Context, log io.Writer) (string, error) {
 	return FashionMNISTSystemDir, nil
 }
 
-// FileInfo describes one dataset file for `kdcal data info`.
-type FileInfo struct {
-	Path     string `json:"path"`
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	Known    bool   `json:"known"` // the checksum is in KnownSHA256
-	Problems string `json:"problem,omitempty"`
-}
-
-// SetInfo describes one dataset for `kdcal data info`.
-type SetInfo struct {
-	Dataset string     `json:"dataset"`
-	Present bool       `json:"present"`
-	Train   int        `json:"train"`   // examples in the official training set
-	Test    int        `json:"test"`    // examples in the test set
-	Shape   [3]int     `json:"shape"`   // C, H, W
-	Classes int        `json:"classes"` // number of classes
-	Files   []FileInfo `json:"files"`
-	Error   string     `json:"error,omitempty"` // why it does not load
-}
-
 // Inspect reports on a dataset under dir: files, sizes, checksums, and
 // whether it loads (which checks magic numbers, sizes and labels).
-func Inspect(dir, dataset string) SetInfo {
-	info := SetInfo{Dataset: dataset}
+func Inspect(dir, dataset string) spec.DatasetInfo {
+	info := spec.DatasetInfo{Dataset: dataset}
 	if dataset == "synthetic" {
 		info.Present = true
 		return info
@@ -197,7 +176,7 @@ func Inspect(dir, dataset string) SetInfo {
 			continue
 		}
 		p := filepath.Join(dir, dataset, e.Name())
-		fi := FileInfo{Path: p}
+		fi := spec.DatasetFile{Path: p}
 		if st, err := e.Info(); err == nil {
 			fi.Size = st.Size()
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/kdcal/kdcal/internal/config"
+	"github.com/kdcal/kdcal/internal/spec"
 )
 
 // Catalog is what the commands ask of models and datasets, which only the
@@ -23,7 +24,7 @@ type Catalog interface {
 	// refuses (a *runstore.ForeignError) to replace what it did not write.
 	FetchDataset(ctx context.Context, dir, dataset string, log io.Writer) error
 	// InspectDataset describes the dataset under dir and whether it loads.
-	InspectDataset(dir, dataset string) DatasetInfo
+	InspectDataset(dir, dataset string) spec.DatasetInfo
 	// ExportSplit writes the official indices and labels of cfg's train and
 	// validation splits, and split.json, into dir (`kdcal data split`); it
 	// refuses (a *runstore.ForeignError) to replace a file unless force.
@@ -32,27 +33,6 @@ type Catalog interface {
 	// packages behind the catalog and the stages (a dataset file, a model
 	// file): exit status 4.
 	IsDataError(err error) bool
-}
-
-// DatasetFile describes one dataset file for `kdcal data info`.
-type DatasetFile struct {
-	Path     string `json:"path"`
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	Known    bool   `json:"known"` // the checksum is the packaged file's
-	Problems string `json:"problem,omitempty"`
-}
-
-// DatasetInfo describes one dataset for `kdcal data info`.
-type DatasetInfo struct {
-	Dataset string        `json:"dataset"`
-	Present bool          `json:"present"`
-	Train   int           `json:"train"`   // examples in the official training set
-	Test    int           `json:"test"`    // examples in the test set
-	Shape   [3]int        `json:"shape"`   // C, H, W
-	Classes int           `json:"classes"` // number of classes
-	Files   []DatasetFile `json:"files"`
-	Error   string        `json:"error,omitempty"` // why it does not load
 }
 
 // SplitInfo is split.json of `kdcal data split`: the data.* settings that

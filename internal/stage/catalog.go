@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kdcal/kdcal/internal/atomicfile"
+	"github.com/kdcal/kdcal/internal/spec"
 
 	"github.com/kdcal/kdcal/internal/config"
 	"github.com/kdcal/kdcal/internal/data"
@@ -138,14 +139,8 @@ func (Catalog) FetchDataset(ctx context.Context, dir, dataset string, log io.Wri
 }
 
 // InspectDataset implements pipeline.Catalog (data.Inspect).
-func (Catalog) InspectDataset(dir, dataset string) pipeline.DatasetInfo {
-	in := data.Inspect(dir, dataset)
-	out := pipeline.DatasetInfo{Dataset: in.Dataset, Present: in.Present, Train: in.Train, Test: in.Test,
-		Shape: in.Shape, Classes: in.Classes, Error: in.Error}
-	for _, f := range in.Files {
-		out.Files = append(out.Files, pipeline.DatasetFile{Path: f.Path, Size: f.Size, SHA256: f.SHA256, Known: f.Known, Problems: f.Problems})
-	}
-	return out
+func (Catalog) InspectDataset(dir, dataset string) spec.DatasetInfo {
+	return data.Inspect(dir, dataset)
 }
 
 // checkFetchTarget refuses to fetch a dataset where fetching would replace
