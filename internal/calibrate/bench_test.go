@@ -48,7 +48,7 @@ func BenchmarkCalibAffineFit(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dx%d", m, s.n, s.c), func(b *testing.B) {
 				z, y := benchData(b, s.n, s.c)
 				var rep Report
-				cpu0 := cpuTime()
+				cpu0 := testutil.CPUTime()
 				for b.Loop() {
 					cal, err := New(m, Options{MatrixL2: 1e-3})
 					if err != nil {
@@ -58,7 +58,7 @@ func BenchmarkCalibAffineFit(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+				b.ReportMetric(float64(testutil.CPUTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
 				b.ReportMetric(float64(rep.Iterations), "iters")
 				b.ReportMetric(float64(rep.Evaluations), "passes")
 				obj := rep.NLLAfter

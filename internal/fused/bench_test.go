@@ -3,10 +3,9 @@ package fused
 import (
 	"fmt"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/kdcal/kdcal/internal/testutil"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -152,17 +151,6 @@ func stepFLOPs(s ResNetSpec, bs int) float64 {
 	return float64(bs) * (2*stem + 3*(rest+fc))
 }
 
-// cpuTime returns the CPU time (user + system) of the process so far. On
-// a shared machine it is a steadier measure than wall time: it excludes
-// the time other processes hold the core (not their effect on the caches).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkResNetStep times one training step (forward, backward, SGD
 // update) at batch 128.
 func BenchmarkResNetStep(b *testing.B) {
@@ -173,13 +161,13 @@ func BenchmarkResNetStep(b *testing.B) {
 			st.run(b) // allocate the buffers
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := testutil.CPUTime()
 			for b.Loop() {
 				st.run(b)
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec*1e3, "ms/step")
-			b.ReportMetric((cpuTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/step")
+			b.ReportMetric((testutil.CPUTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/step")
 			b.ReportMetric(stepFLOPs(s, bs)/sec/1e9, "GFLOP/s")
 		})
 	}
@@ -195,12 +183,12 @@ func BenchmarkChunk(b *testing.B) {
 			st := newStep(b, ResNetSpec{Depth: 20, Width: 16, C: 3, H: 32, W: 32, Classes: 10}, 128)
 			st.run(b)
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := testutil.CPUTime()
 			for b.Loop() {
 				st.run(b)
 			}
 			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
-			b.ReportMetric((cpuTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/step")
+			b.ReportMetric((testutil.CPUTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/step")
 		})
 	}
 }

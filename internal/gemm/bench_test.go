@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 
 	"github.com/kdcal/kdcal/internal/gemm"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // benchImpls are the Sgemm implementations BenchmarkSgemm compares;
@@ -73,11 +74,11 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 		for _, im := range benchImpls {
 			b.Run(s.name+"/"+im.name, func(b *testing.B) {
-				cpu0 := gemm.ProcessCPU()
+				cpu0 := testutil.CPUTime().Seconds()
 				for b.Loop() {
 					im.impl.Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				}
-				reportFlops(b, 2*float64(s.m*s.n*s.k)*float64(b.N), gemm.ProcessCPU()-cpu0)
+				reportFlops(b, 2*float64(s.m*s.n*s.k)*float64(b.N), testutil.CPUTime().Seconds()-cpu0)
 			})
 		}
 	}
@@ -91,11 +92,11 @@ func BenchmarkFMAPeak(b *testing.B) {
 		b.Skip("no AVX2+FMA on this CPU/build")
 	}
 	var flops float64
-	cpu0 := gemm.ProcessCPU()
+	cpu0 := testutil.CPUTime().Seconds()
 	for b.Loop() {
 		flops += gemm.FMAPeak(1 << 20)
 	}
-	reportFlops(b, flops, gemm.ProcessCPU()-cpu0)
+	reportFlops(b, flops, testutil.CPUTime().Seconds()-cpu0)
 }
 
 // reportFlops reports GFLOP/s per wall-clock second and, when the CPU

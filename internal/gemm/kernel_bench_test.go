@@ -2,7 +2,11 @@
 
 package gemm
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kdcal/kdcal/internal/testutil"
+)
 
 // BenchmarkKernel6x16 times the micro-kernel alone on packed panels that
 // stay in L1 (kc = 256): the ceiling of the blocked GEMM, to compare with
@@ -19,13 +23,13 @@ func BenchmarkKernel6x16(b *testing.B) {
 	for i := range bp {
 		bp[i] = 1e-3
 	}
-	cpu0 := ProcessCPU()
+	cpu0 := testutil.CPUTime().Seconds()
 	for b.Loop() {
 		kernel6x16(k, &a[0], &bp[0], &c[0], 16, 1, 1, 6)
 	}
 	flops := 2 * 6 * 16 * k * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	if cpu := ProcessCPU() - cpu0; cpu > 0 {
+	if cpu := testutil.CPUTime().Seconds() - cpu0; cpu > 0 {
 		b.ReportMetric(flops/cpu/1e9, "cpu-GFLOP/s")
 	}
 }

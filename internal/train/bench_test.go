@@ -10,6 +10,7 @@ import (
 	"github.com/kdcal/kdcal/internal/data"
 	"github.com/kdcal/kdcal/internal/plan"
 	kspec "github.com/kdcal/kdcal/internal/spec"
+	"github.com/kdcal/kdcal/internal/testutil"
 )
 
 // randomSplits returns n random 1×28×28 "images" with random labels of 10
@@ -94,14 +95,14 @@ func benchStep(b *testing.B, family string, spec config.ModelSpec, bs int, flops
 		}
 	}
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := testutil.CPUTime().Seconds()
 	for i := 0; i < b.N; i++ {
 		if _, err := t.step(bt[i%batches], 1e-3, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := testutil.CPUTime().Seconds() - cpu0; cpu > 0 {
 		b.ReportMetric(cpu*1000/float64(b.N), "cpu-ms/step")
 	}
 	sec := b.Elapsed().Seconds() / float64(b.N)

@@ -224,11 +224,11 @@ func BenchmarkDgemm(b *testing.B) {
 			{"GtZ", func() { impl.f.Dgemm(blas.Trans, blas.NoTrans, c, c, n, 1, s, c, z, c, 0, w, c) }},
 		} {
 			b.Run(fmt.Sprintf("%s/%s", op.name, impl.name), func(b *testing.B) {
-				cpu0 := cpuTime()
+				cpu0 := testutil.CPUTime()
 				for b.Loop() {
 					op.run()
 				}
-				cpu := (cpuTime() - cpu0).Seconds()
+				cpu := (testutil.CPUTime() - cpu0).Seconds()
 				b.ReportMetric(2*float64(n)*c*c*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				b.ReportMetric(2*float64(n)*c*c*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
 			})
