@@ -158,10 +158,7 @@ func readSummary(store *runstore.Store, st *Step) error {
 			return err
 		}
 		st.Student = &u
-		var m struct {
-			Params map[string]any `json:"params"`
-		}
-		if readJSON(store, st.Key, runstore.ManifestFile, &m) == nil {
+		if m, ok := store.Manifest(st.Key); ok {
 			st.Formula, _ = m.Params["formula"].(string)
 		}
 	}

@@ -83,7 +83,7 @@ func (a *Analysis) stepsCSV() ([]byte, error) {
 				calT = u.CalibrationTemperature
 				effT = effectiveTemp(u.EffectiveTemperature, u.Tau, u.CalibrationTemperature, u.Tau)
 			} else {
-				tau, kdw = nan, nan
+				kdw = nan
 			}
 			val, test = metricValues(u.Val), metricValues(u.Test)
 		}
