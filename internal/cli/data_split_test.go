@@ -73,6 +73,30 @@ func TestDataSplit(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, "is a file, not a directory") {
 		t.Errorf("--out a file: exit %d, stderr %q", code, stderr)
 	}
+	// A directory or a link where a split file goes is never replaced, not
+	// even with --force, and nothing is written next to it.
+	for _, odd := range []struct{ name, make string }{{"index_val.npy", "dir"}, {"split.json", "symlink"}} {
+		out := filepath.Join(dir, "odd-"+odd.make)
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(out, odd.name)
+		if odd.make == "dir" {
+			err = os.Mkdir(p, 0o755)
+		} else {
+			err = os.Symlink(filepath.Join(dir, "study.yaml"), p)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr = run(t, dir, nil, "data", "split", "--config", "study.yaml", "--out", out, "--force")
+		if code != ExitUsage || !strings.Contains(stderr, odd.name+": exists and is not a regular file") {
+			t.Errorf("%s as a %s, --force: exit %d, stderr %q", odd.name, odd.make, code, stderr)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 1 {
+			t.Errorf("%s as a %s: the refused split wrote %d entries next to it", odd.name, odd.make, len(entries)-1)
+		}
+	}
 	if code, _, stderr = run(t, dir, nil, "data", "split", "--config", "study.yaml"); code != ExitUsage || !strings.Contains(stderr, "out") {
 		t.Errorf("no --out: exit %d, stderr %q", code, stderr)
 	}

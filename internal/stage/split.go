@@ -49,19 +49,27 @@ func (Catalog) ExportSplit(cfg *config.Config, dir string, force bool) (pipeline
 	return info, atomicfile.WriteJSON(filepath.Join(dir, splitJSON), info)
 }
 
-// checkSplitTarget refuses a dir that is a file, and, unless force, any of
-// the files ExportSplit writes that exists already.
+// checkSplitTarget refuses a dir that is a file, any of the names
+// ExportSplit writes that exists as something other than a regular file,
+// and, unless force, any that exists at all — all before anything is
+// written.
 func checkSplitTarget(dir string, names []string, force bool) error {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return &runstore.ForeignError{Path: dir, Msg: "is a file, not a directory", Hint: "give --out a directory"}
 	}
 	for _, n := range names {
 		p := filepath.Join(dir, n)
-		_, err := os.Lstat(p)
+		fi, err := os.Lstat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:
 			return err
+		case !fi.Mode().IsRegular():
+			// Not a file a previous split wrote: never replaced, even with
+			// --force (and refusing here, before anything is written, is
+			// what keeps a failed export from leaving half a split).
+			return &runstore.ForeignError{Path: p, Msg: "exists and is not a regular file (" + fi.Mode().Type().String() + ")",
+				Hint: "move it away, or choose another --out"}
 		case !force:
 			return &runstore.ForeignError{Path: p, Msg: "already exists",
 				Hint: "use --force to replace the split's files, or choose another --out"}
