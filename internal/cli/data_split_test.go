@@ -90,7 +90,7 @@ func TestDataSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, _, stderr = run(t, dir, nil, "data", "split", "--config", "study.yaml", "--out", out, "--force")
-		if code != ExitUsage || !strings.Contains(stderr, odd.name+": exists and is not a regular file") {
+		if code != ExitUsage || !strings.Contains(stderr, odd.name+": exists as a "+map[string]string{"dir": "directory", "symlink": "symbolic link"}[odd.make]+", not a regular file") {
 			t.Errorf("%s as a %s, --force: exit %d, stderr %q", odd.name, odd.make, code, stderr)
 		}
 		if entries, _ := os.ReadDir(out); len(entries) != 1 {

@@ -68,7 +68,14 @@ func checkSplitTarget(dir string, names []string, force bool) error {
 			// Not a file a previous split wrote: never replaced, even with
 			// --force (and refusing here, before anything is written, is
 			// what keeps a failed export from leaving half a split).
-			return &runstore.ForeignError{Path: p, Msg: "exists and is not a regular file (" + fi.Mode().Type().String() + ")",
+			what := "something other than a file"
+			switch {
+			case fi.IsDir():
+				what = "a directory"
+			case fi.Mode()&fs.ModeSymlink != 0:
+				what = "a symbolic link"
+			}
+			return &runstore.ForeignError{Path: p, Msg: "exists as " + what + ", not a regular file, so it is not replaced",
 				Hint: "move it away, or choose another --out"}
 		case !force:
 			return &runstore.ForeignError{Path: p, Msg: "already exists",
